@@ -1,0 +1,124 @@
+"""Normalization and SHA-256 hashing of customer identifiers, per the API's rules (§3.3).
+
+Every ``normalize_*`` function returns the normalized string, or ``None`` when the value
+cannot be used (it is then dropped and counted by the caller, never sent). ``hash_*``
+functions return the lowercase hex SHA-256 of the normalized value; a value that already is
+a 64-hex SHA-256 digest (any case) passes through lowercased and is never hashed again.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import string
+import unicodedata
+from hashlib import sha256
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+_PHONE_SEPARATORS = str.maketrans("", "", "().-")
+_ASCII_PUNCTUATION = str.maketrans("", "", string.punctuation)
+_POSTAL_CODE_RE = re.compile(r"[A-Za-z0-9 -]{1,32}")
+_ADVERTISING_ID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_ZERO_ADVERTISING_ID = "00000000-0000-0000-0000-000000000000"
+MAX_GEO_LENGTH = 128
+
+
+def is_sha256_hex(value: str) -> bool:
+    return len(value) == 64 and _HEX.issuperset(value)
+
+
+def sha256_hex(normalized: str) -> str:
+    return sha256(normalized.encode()).hexdigest()
+
+
+def normalize_email(value: str) -> str | None:
+    email = value.strip().lower()
+    local, at, domain = email.partition("@")
+    if not at or not local or "." not in domain or "@" in domain or domain.startswith("."):
+        return None
+    if any(ch.isspace() for ch in email):
+        return None
+    return email
+
+
+def normalize_phone(value: str) -> str | None:
+    """Keep the country code; drop whitespace, ``().-``, a leading ``+`` and leading zeros; 8-15 digits."""
+    phone = "".join(value.split()).translate(_PHONE_SEPARATORS)
+    if phone.startswith("+"):
+        phone = phone[1:]
+    phone = phone.lstrip("0")
+    if 8 <= len(phone) <= 15 and phone.isascii() and phone.isdigit():
+        return phone
+    return None
+
+
+def normalize_external_id(value: str) -> str | None:
+    """Trim only; case and every other character are preserved."""
+    return value.strip() or None
+
+
+def normalize_name(value: str) -> str | None:
+    """Lowercase; remove all whitespace and ASCII punctuation; keep non-ASCII letters as they are.
+
+    Non-ASCII text is put in Unicode NFC form first, so a decomposed ``é`` hashes like the composed one.
+    """
+    if not value.isascii():
+        value = unicodedata.normalize("NFC", value)
+    return "".join(value.lower().split()).translate(_ASCII_PUNCTUATION) or None
+
+
+def _hasher(normalize):
+    def hash_value(value: str) -> str | None:
+        if is_sha256_hex(value):
+            return value.lower()
+        normalized = normalize(value)
+        return None if normalized is None else sha256(normalized.encode()).hexdigest()
+
+    hash_value.__name__ = "hash_" + normalize.__name__.removeprefix("normalize_")
+    hash_value.__doc__ = f"SHA-256 of :func:`{normalize.__name__}`, or a given digest lowercased."
+    return hash_value
+
+
+hash_email = _hasher(normalize_email)
+hash_phone = _hasher(normalize_phone)
+hash_external_id = _hasher(normalize_external_id)
+hash_name = _hasher(normalize_name)
+
+
+def normalize_city(value: str) -> str | None:
+    """Cities and regions: trimmed and capped at 128 characters, as the API does itself."""
+    return value.strip()[:MAX_GEO_LENGTH] or None
+
+
+def normalize_postal_code(value: str) -> str | None:
+    code = value.strip()
+    return code if _POSTAL_CODE_RE.fullmatch(code) else None
+
+
+def normalize_country(value: str) -> str | None:
+    code = value.strip().upper()
+    return code if len(code) == 2 and code.isascii() and code.isalpha() else None
+
+
+def normalize_ip_address(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def normalize_user_agent(value: str) -> str | None:
+    return value.strip() or None
+
+
+def normalize_opaque(value: str) -> str | None:
+    """``obref`` and other opaque references: passed unchanged, but never blank."""
+    return value if value.strip() else None
+
+
+def normalize_advertising_id(value: str) -> str | None:
+    """Android advertising id (GAID): UUID form; the all-zero id means "none" and is dropped."""
+    gaid = value.strip().lower()
+    if not _ADVERTISING_ID_RE.fullmatch(gaid) or gaid == _ZERO_ADVERTISING_ID:
+        return None
+    return gaid
