@@ -71,23 +71,30 @@ def major_to_minor(value: object, currency: str) -> int:
     if exponent is None:
         raise MoneyError("invalid_currency", f"unknown ISO 4217 currency {currency[:8]!r}")
     scaled = to_decimal(value).scaleb(exponent)
-    if scaled != scaled.to_integral_value():
+    minor = int(scaled)
+    if scaled != minor:
         raise MoneyError(
             "too_many_decimals",
             f"{currency} has {exponent} decimal place{'s' if exponent != 1 else ''}; "
             "the value has more and is not rounded",
         )
-    return check_minor_units(int(scaled))
+    return _check_range(minor)
 
 
 def check_minor_units(value: object) -> int:
     """Validate an amount already given in minor units."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str | float):
         raise MoneyError("invalid_amount", f"amount must be an integer, got {_kind(value)}")
+    if type(value) is int:
+        return _check_range(value)
     number = to_decimal(value)
-    if number != number.to_integral_value():
-        raise MoneyError("invalid_amount", "amount in minor units must be a whole number")
     minor = int(number)
+    if number != minor:
+        raise MoneyError("invalid_amount", "amount in minor units must be a whole number")
+    return _check_range(minor)
+
+
+def _check_range(minor: int) -> int:
     if minor < 0:
         raise MoneyError("negative_amount", "amount must not be negative")
     if minor > MAX_MINOR_UNITS:

@@ -1,0 +1,34 @@
+# One-command entry points. Each creates .venv and installs the package on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint demo bench emulator clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e ".[test,bench]"
+	touch $(STAMP)
+
+test: $(STAMP)  ## lint, then the whole test suite
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+demo: $(STAMP)  ## sample warehouse -> emulator -> daily example DAG, end to end
+	$(BIN)/python -m demo
+
+bench: $(STAMP)  ## hot path, end to end, and failure-cost benchmarks
+	$(BIN)/python -m benchmarks
+
+emulator: $(STAMP)  ## run the local Conversions API emulator on port 8750
+	$(BIN)/python -m airflow_provider_openai_ads.emulator --port 8750
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .demo .bench

@@ -1,0 +1,691 @@
+"""Row contract -> API event: the hot path from a warehouse row to a validated, serialized event.
+
+Rows are mappings keyed by row-contract column names (see the README's table). Consecutive
+rows with the same ``event_id`` form one event with one ``contents`` item per row, so an
+orders x line-items join needs no pre-aggregation. Each group of rows becomes either a
+:class:`PreparedEvent` or a :class:`Rejection` counted in the report; nothing is dropped
+silently. Identifiers are normalized and hashed here, before anything else sees them, and a
+value that cannot be used is dropped from the event and counted in ``report.dropped_fields``.
+
+This path builds plain dicts with its own checks (faster than validating through nested
+pydantic models, and the checks give precise reasons); tests hold it to the pydantic schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+from pydantic import ValidationError
+
+from airflow_provider_openai_ads.conversions import identity
+from airflow_provider_openai_ads.conversions.batching import PreparedEvent
+from airflow_provider_openai_ads.conversions.money import (
+    MoneyError,
+    check_minor_units,
+    major_to_minor,
+    normalize_currency,
+)
+from airflow_provider_openai_ads.conversions.report import Rejection, Report
+from airflow_provider_openai_ads.conversions.schema import describe_errors, dump_event, validate_event
+from airflow_provider_openai_ads.conversions.taxonomy import (
+    ACTION_SOURCES,
+    APP_EVENT_TYPES,
+    CONTENT_ITEM_KEYS,
+    DATA_TYPE_FOR_EVENT,
+    EVENT_TYPES,
+    MAX_USER_LIST_VALUES,
+    SHAPES_WITH_CONTENTS,
+    SHAPES_WITH_PLAN_ID,
+    is_valid_custom_event_name,
+    resolve_event_type,
+    window_violation,
+)
+
+MAX_EVENT_ID_LENGTH = 512
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_ONE_MS = dt.timedelta(milliseconds=1)
+_EPOCH_MS_THRESHOLD = 100_000_000_000  # numbers above this are epoch milliseconds, below are seconds
+_TRUE = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "0"})
+
+ITEM_COLUMNS = (
+    "item_id",
+    "item_name",
+    "item_content_type",
+    "item_quantity",
+    "item_amount",
+    "item_price",
+    "item_currency",
+    "item_group_id",
+    "item_variant",
+)
+#: row-contract column -> (user list key, normalizer or hasher)
+USER_COLUMNS: tuple[tuple[str, str, Callable[[str], str | None]], ...] = (
+    ("email", "emails_sha256", identity.hash_email),
+    ("phone", "phone_numbers_sha256", identity.hash_phone),
+    ("external_id", "external_ids_sha256", identity.hash_external_id),
+    ("first_name", "first_names_sha256", identity.hash_name),
+    ("last_name", "last_names_sha256", identity.hash_name),
+    ("city", "cities", identity.normalize_city),
+    ("region", "regions", identity.normalize_city),
+    ("postal_code", "postal_codes", identity.normalize_postal_code),
+    ("country", "countries", identity.normalize_country),
+)
+USER_SCALAR_COLUMNS: tuple[tuple[str, Callable[[str], str | None]], ...] = (
+    ("ip_address", identity.normalize_ip_address),
+    ("user_agent", identity.normalize_user_agent),
+    ("obref", identity.normalize_opaque),
+    ("android_advertising_id", identity.normalize_advertising_id),
+)
+EVENT_COLUMNS = (
+    "event_id",
+    "event_type",
+    "custom_event_name",
+    "event_time",
+    "action_source",
+    "source_url",
+    "oppref",
+    "opt_out",
+    "consent",
+    "amount",
+    "value",
+    "currency",
+    "plan_id",
+    "contents",
+    *(c for c, *_ in USER_COLUMNS),
+    *(c for c, _ in USER_SCALAR_COLUMNS),
+)
+ROW_CONTRACT_COLUMNS = frozenset(EVENT_COLUMNS) | frozenset(ITEM_COLUMNS)
+#: list key -> singular key of the older user schema; other list keys do not exist there
+_SINGULAR_USER_KEYS = {
+    "emails_sha256": "email_sha256",
+    "external_ids_sha256": "external_id_sha256",
+    "countries": "country",
+    "cities": "city",
+    "postal_codes": "zip_code",
+}
+
+
+class RowRejected(Exception):
+    """Raised inside the mapping for a row group that cannot become an event."""
+
+    def __init__(self, reason: str, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class MappingOptions:
+    """How rows become events.
+
+    :param default_event_type: type for rows without an ``event_type`` column or value.
+    :param event_type_map: warehouse event names -> OpenAI types (on top of the built-in aliases).
+    :param default_action_source: ``action_source`` for rows without one.
+    :param default_currency: currency for amounts of rows without one.
+    :param source_timezone: IANA zone of naive timestamps; without it naive timestamps are rejected.
+    :param consent_policy: for rows whose ``consent`` is false: ``drop`` (skip, counted) or
+        ``opt_out`` (send with ``opt_out: true``).
+    :param user_schema: ``lists`` (newest documented shape) or ``singular`` (older shape).
+    """
+
+    default_event_type: str | None = None
+    event_type_map: Mapping[str, str] = field(default_factory=dict)
+    default_action_source: str | None = None
+    default_currency: str | None = None
+    source_timezone: str | None = None
+    consent_policy: Literal["drop", "opt_out"] = "drop"
+    user_schema: Literal["lists", "singular"] = "lists"
+
+    def __post_init__(self) -> None:
+        if self.consent_policy not in ("drop", "opt_out"):
+            raise ValueError("consent_policy must be 'drop' or 'opt_out'")
+        if self.user_schema not in ("lists", "singular"):
+            raise ValueError("user_schema must be 'lists' or 'singular'")
+        if self.default_action_source is not None and self.default_action_source not in ACTION_SOURCES:
+            raise ValueError(f"default_action_source must be one of {sorted(ACTION_SOURCES)}")
+        if self.default_event_type is not None and resolve_event_type(self.default_event_type) is None:
+            raise ValueError(f"default_event_type {self.default_event_type!r} is not a known or custom event name")
+        if self.default_currency is not None:
+            normalize_currency(self.default_currency)
+        if self.source_timezone is not None:
+            try:
+                ZoneInfo(self.source_timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown source_timezone {self.source_timezone!r}") from None
+
+
+def rename_columns(columns: Sequence[str], column_map: Mapping[str, str] | None = None) -> list[str]:
+    """Row-contract names for a result's columns: ``column_map`` applied, then lower-cased."""
+    column_map = {k.lower(): v for k, v in (column_map or {}).items()}
+    return [column_map.get(c.lower(), c.lower()) for c in columns]
+
+
+def unknown_columns(columns: Iterable[str]) -> list[str]:
+    return [c for c in columns if c not in ROW_CONTRACT_COLUMNS]
+
+
+class RowMapper:
+    """Turns row-contract rows into prepared events, counting everything in ``report``."""
+
+    def __init__(self, options: MappingOptions, report: Report, *, clock: Callable[[], float] = time.time):
+        self.options = options
+        self.report = report
+        self._clock = clock
+        self._tz = ZoneInfo(options.source_timezone) if options.source_timezone else None
+        self._singular = options.user_schema == "singular"
+        self._default_type = resolve_event_type(options.default_event_type) if options.default_event_type else None
+        self._type_cache: dict[str, tuple[str, str | None] | None] = {}
+
+    def map_rows(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[PreparedEvent]:
+        group: list[Mapping[str, Any]] = []
+        group_id: object = None
+        for row in rows:
+            self.report.rows_read += 1
+            row_id = row.get("event_id")
+            if group and row_id == group_id and row_id is not None:
+                group.append(row)
+                continue
+            if group:
+                prepared = self._prepare(group)
+                if prepared is not None:
+                    yield prepared
+            group = [row]
+            group_id = row_id
+        if group:
+            prepared = self._prepare(group)
+            if prepared is not None:
+                yield prepared
+
+    def _prepare(self, group: list[Mapping[str, Any]]) -> PreparedEvent | None:
+        now_ms = int(self._clock() * 1000)
+        event_id = None
+        try:
+            event_id = _event_id(group[0].get("event_id"))
+            event = self._build(group, event_id, now_ms)
+        except RowRejected as rejected:
+            self.report.add_outcome(
+                Rejection(event_id, rejected.reason, rejected.message, rejected.field, rows=len(group)), events=0
+            )
+            return None
+        if event is None:
+            return None
+        self.report.events_built += 1
+        _count_coverage(event, self.report)
+        return PreparedEvent(event_id, event["timestamp_ms"], orjson.dumps(event), len(group))
+
+    def _build(self, group: list[Mapping[str, Any]], event_id: str, now_ms: int) -> dict[str, Any] | None:
+        row = group[0]
+        if len(group) > 1:
+            _check_consistent(group)
+        event_type, custom_name = self._event_type(row)
+        timestamp_ms = self._timestamp_ms(row.get("event_time"))
+        violation = window_violation(timestamp_ms, now_ms)
+        if violation == "too_old":
+            raise RowRejected(
+                "too_old",
+                "event_time",
+                "event_time is more than 7 days ago; the Conversions API only accepts events from the last "
+                "7 days, so older conversions cannot be sent (not even by a backfill)",
+            )
+        if violation:
+            raise RowRejected("too_far_in_future", "event_time", "event_time is more than 10 minutes in the future")
+
+        event: dict[str, Any] = {"id": event_id, "type": event_type, "timestamp_ms": timestamp_ms}
+        if custom_name is not None:
+            event["custom_event_name"] = custom_name
+
+        action_source = _text(row.get("action_source"), "action_source")
+        action_source = action_source.lower() if action_source else self.options.default_action_source
+        if event_type in APP_EVENT_TYPES:
+            if action_source is None:
+                action_source = "mobile_app"
+            elif action_source != "mobile_app":
+                raise RowRejected("invalid_action_source", "action_source", f"{event_type} requires 'mobile_app'")
+        if action_source is not None:
+            if action_source not in ACTION_SOURCES:
+                raise RowRejected(
+                    "invalid_action_source", "action_source", f"must be one of {', '.join(sorted(ACTION_SOURCES))}"
+                )
+            event["action_source"] = action_source
+
+        source_url = _text(row.get("source_url"), "source_url")
+        if source_url:
+            parts = urlsplit(source_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise RowRejected("invalid_source_url", "source_url", "must be an http(s) URL with a host")
+            event["source_url"] = source_url
+        elif action_source == "web":
+            raise RowRejected("missing_source_url", "source_url", "source_url is required for web events")
+
+        oppref = _text(row.get("oppref"), "oppref")
+        if oppref:
+            event["oppref"] = oppref
+
+        opt_out = _flag(row.get("opt_out"), "opt_out")
+        consent = _flag(row.get("consent"), "consent")
+        if consent is False:
+            if self.options.consent_policy == "drop":
+                self.report.add_outcome(
+                    Rejection(event_id, "consent_withheld", "consent is false", "consent", len(group), "skipped"),
+                    events=0,
+                )
+                return None
+            opt_out = True
+        if opt_out is not None:
+            event["opt_out"] = opt_out
+
+        user = self._user(row)
+        if user:
+            event["user"] = user
+        event["data"] = self._data(group, DATA_TYPE_FOR_EVENT[event_type])
+        return event
+
+    # -- event type and time -------------------------------------------------------------
+
+    def _event_type(self, row: Mapping[str, Any]) -> tuple[str, str | None]:
+        name = _text(row.get("event_type"), "event_type")
+        if name is None:
+            if self._default_type is None:
+                raise RowRejected("missing_event_type", "event_type", "no event_type and no default event type")
+            resolved = self._default_type
+        else:
+            if name not in self._type_cache:
+                self._type_cache[name] = resolve_event_type(name, self.options.event_type_map)
+            resolved = self._type_cache[name]
+            if resolved is None:
+                raise RowRejected(
+                    "invalid_event_type",
+                    "event_type",
+                    f"{name[:64]!r} is neither an OpenAI event type, a known alias, nor a valid custom event name",
+                )
+        event_type, custom_name = resolved
+        explicit_custom = _text(row.get("custom_event_name"), "custom_event_name")
+        if explicit_custom is not None:
+            if event_type != "custom":
+                raise RowRejected(
+                    "unexpected_custom_event_name", "custom_event_name", f"only custom events take one, not {event_type}"
+                )
+            custom_name = explicit_custom.lower()
+        if event_type == "custom" and (custom_name is None or not is_valid_custom_event_name(custom_name)):
+            raise RowRejected(
+                "invalid_custom_event_name",
+                "custom_event_name",
+                "must be 1-64 letters, digits, '_' or '-', start and end with a letter or digit, "
+                "and not be a standard event name",
+            )
+        return event_type, custom_name
+
+    def _timestamp_ms(self, value: object) -> int:
+        if value is None:
+            raise RowRejected("missing_event_time", "event_time", "event_time is required")
+        if isinstance(value, str):
+            text = value.strip()
+            if _is_number(text):
+                value = Decimal(text)
+            else:
+                try:
+                    value = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+                except ValueError:
+                    raise RowRejected(
+                        "invalid_event_time", "event_time", "not an ISO-8601 timestamp or epoch number"
+                    ) from None
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None or value.utcoffset() is None:
+                if self._tz is None:
+                    raise RowRejected(
+                        "naive_event_time",
+                        "event_time",
+                        "timestamp has no time zone; use a tz-aware column or set source_timezone",
+                    )
+                value = value.replace(tzinfo=self._tz)
+            return (value - _EPOCH) // _ONE_MS
+        if isinstance(value, dt.date):
+            raise RowRejected("invalid_event_time", "event_time", "a date without a time of day is not a timestamp")
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+            number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+            if not number.is_finite():
+                raise RowRejected("invalid_event_time", "event_time", "timestamp is not a finite number")
+            return int(number if abs(number) >= _EPOCH_MS_THRESHOLD else number * 1000)
+        raise RowRejected("invalid_event_time", "event_time", f"unsupported type {type(value).__name__}")
+
+    # -- user --------------------------------------------------------------------------------
+
+    def _user(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        user: dict[str, Any] = {}
+        dropped = self.report.dropped_fields
+        for column, key, normalize in USER_COLUMNS:
+            raw = row.get(column)
+            if raw is None:
+                continue
+            if type(raw) is str:  # the common case, kept off the generic path
+                value = normalize(raw)
+                if value is None:
+                    dropped[f"{column}:invalid"] += 1
+                else:
+                    user[key] = [value]
+                continue
+            values = _user_values(raw, column, normalize, self.report)
+            if values:
+                user[key] = values
+        for column, normalize in USER_SCALAR_COLUMNS:
+            raw = row.get(column)
+            if raw is None:
+                continue
+            value = normalize(raw) if type(raw) is str else None
+            if value is None:
+                dropped[f"{column}:invalid"] += 1
+            else:
+                user[column] = value
+        if self._singular and user:
+            user = _to_singular(user, self.report)
+        return user
+
+    # -- data ----------------------------------------------------------------------------------
+
+    def _data(self, group: list[Mapping[str, Any]], shape: str) -> dict[str, Any]:
+        row = group[0]
+        data: dict[str, Any] = {"type": shape}
+        currency = row.get("currency")
+        currency = _currency(currency, "currency") if currency is not None else self.options.default_currency
+        amount, value = row.get("amount"), row.get("value")
+        if amount is not None and value is not None:
+            raise RowRejected("ambiguous_amount", "amount", "give either amount (minor units) or value, not both")
+        if amount is not None or value is not None:
+            column = "amount" if amount is not None else "value"
+            if currency is None:
+                raise RowRejected("missing_currency", "currency", f"a currency is required with {column}")
+            data["amount"] = _money(amount, value, currency, column)
+            data["currency"] = currency
+        elif currency is not None:
+            data["currency"] = currency
+
+        items = _items(group, currency)
+        if items:
+            if shape in SHAPES_WITH_CONTENTS:
+                data["contents"] = items
+            else:
+                self.report.dropped_fields[f"contents:not_allowed_for_{shape}"] += 1
+        plan_id = row.get("plan_id")
+        if plan_id is not None:
+            if shape in SHAPES_WITH_PLAN_ID:
+                data["plan_id"] = _text(plan_id, "plan_id", allow_numbers=True)
+            else:
+                self.report.dropped_fields[f"plan_id:not_allowed_for_{shape}"] += 1
+        return data
+
+
+# -- API-shaped events (handed in by users, e.g. through XCom) --------------------------------
+
+
+def is_api_shaped(event: Mapping[str, Any]) -> bool:
+    return "timestamp_ms" in event and "data" in event
+
+
+def prepare_api_events(
+    events: Iterable[Mapping[str, Any]],
+    report: Report,
+    *,
+    user_schema: str = "lists",
+    clock: Callable[[], float] = time.time,
+) -> Iterator[PreparedEvent]:
+    """Validate API-shaped event dicts through the pydantic schema and prepare them."""
+    for event in events:
+        report.rows_read += 1
+        event_id = event.get("id")
+        event_id = str(event_id) if isinstance(event_id, str | int) and not isinstance(event_id, bool) else None
+        try:
+            model = validate_event(dict(event), now_ms=int(clock() * 1000), user_schema=user_schema)
+        except ValidationError as exc:
+            path, code, message = describe_errors(exc)[0]
+            reason = {"event_timestamp_too_old": "too_old", "event_timestamp_in_future": "too_far_in_future"}
+            report.add_outcome(Rejection(event_id, reason.get(code, code), message, path or None), events=0)
+            continue
+        report.events_built += 1
+        yield PreparedEvent.from_event(dump_event(model))
+
+
+# -- value helpers -----------------------------------------------------------------------------
+
+
+def _event_id(value: object) -> str:
+    if isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, UUID):
+        text = str(value)
+    elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        text = str(int(value))
+    elif value is None:
+        raise RowRejected("missing_event_id", "event_id", "event_id is required (a stable business id)")
+    else:
+        raise RowRejected("invalid_event_id", "event_id", f"event_id must be text or an integer, not {_kind(value)}")
+    if not text:
+        raise RowRejected("missing_event_id", "event_id", "event_id is blank")
+    if len(text) > MAX_EVENT_ID_LENGTH:
+        raise RowRejected("invalid_event_id", "event_id", f"event_id is longer than {MAX_EVENT_ID_LENGTH} characters")
+    return text
+
+
+def _text(value: object, column: str, *, allow_numbers: bool = False) -> str | None:
+    """A stripped string, None for NULL or blank; other types are rejected (numbers if allowed)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if allow_numbers and isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value)
+    raise RowRejected(f"invalid_{column}", column, f"{column} must be text, not {_kind(value)}")
+
+
+def _flag(value: object, column: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        folded = value.strip().lower()
+        if folded in _TRUE:
+            return True
+        if folded in _FALSE:
+            return False
+    raise RowRejected(f"invalid_{column}", column, f"{column} must be a boolean")
+
+
+def _is_number(text: str) -> bool:
+    head, _, tail = text.partition(".")
+    return bool(head) and head.lstrip("-").isdigit() and (not tail or tail.isdigit())
+
+
+def _currency(value: object, column: str) -> str:
+    try:
+        return normalize_currency(value)
+    except MoneyError as exc:
+        raise RowRejected(exc.code, column, str(exc)) from None
+
+
+def _money(amount: object, value: object, currency: str, column: str) -> int:
+    try:
+        return check_minor_units(amount) if amount is not None else major_to_minor(value, currency)
+    except MoneyError as exc:
+        raise RowRejected(exc.code, column, str(exc)) from None
+
+
+def _user_values(raw: object, column: str, normalize: Callable[[str], str | None], report: Report) -> list[str]:
+    items = raw if isinstance(raw, list | tuple) else (raw,)
+    values: list[str] = []
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, int) and not isinstance(item, bool) and column in ("phone", "external_id", "postal_code"):
+            item = str(item)
+        if not isinstance(item, str):
+            report.dropped_fields[f"{column}:invalid_type"] += 1
+            continue
+        value = normalize(item)
+        if value is None:
+            report.dropped_fields[f"{column}:invalid"] += 1
+        elif value not in values:
+            if len(values) == MAX_USER_LIST_VALUES:
+                report.dropped_fields[f"{column}:over_{MAX_USER_LIST_VALUES}_values"] += 1
+                break
+            values.append(value)
+    return values
+
+
+def _to_singular(user: dict[str, Any], report: Report) -> dict[str, Any]:
+    singular: dict[str, Any] = {}
+    for key, value in user.items():
+        if not isinstance(value, list):
+            if key == "android_advertising_id":
+                report.dropped_fields[f"{key}:not_in_user_schema"] += 1
+            else:
+                singular[key] = value
+        elif key in _SINGULAR_USER_KEYS:
+            singular[_SINGULAR_USER_KEYS[key]] = value[0]
+        else:
+            report.dropped_fields[f"{key}:not_in_user_schema"] += 1
+    return singular
+
+
+def _items(group: list[Mapping[str, Any]], currency: str | None) -> list[dict[str, Any]]:
+    contents = group[0].get("contents")
+    if contents is not None:
+        return _contents_column(contents, currency)
+    items = []
+    for row in group:
+        if row.get("item_id") is None and row.get("item_name") is None:
+            continue
+        item: dict[str, Any] = {}
+        for column, key in (("item_id", "id"), ("item_group_id", "group_id"), ("item_name", "name")):
+            text = _text(row.get(column), column, allow_numbers=True)
+            if text is not None:
+                item[key] = text
+        content_type = _text(row.get("item_content_type"), "item_content_type")
+        if content_type is not None:
+            item["content_type"] = content_type
+        quantity = row.get("item_quantity")
+        if quantity is not None:
+            item["quantity"] = _quantity(quantity, "item_quantity")
+        item_currency = row.get("item_currency")
+        item_currency = _currency(item_currency, "item_currency") if item_currency is not None else None
+        amount, price = row.get("item_amount"), row.get("item_price")
+        if amount is not None or price is not None:
+            column = "item_amount" if amount is not None else "item_price"
+            if amount is not None and price is not None:
+                raise RowRejected("ambiguous_amount", column, "give either item_amount or item_price, not both")
+            effective = item_currency or currency
+            if effective is None:
+                raise RowRejected("missing_currency", "item_currency", f"a currency is required with {column}")
+            item["amount"] = _money(amount, price, effective, column)
+        if item_currency is not None:
+            item["currency"] = item_currency
+        variant = row.get("item_variant")
+        if variant is not None:
+            item["variant_dict"] = _variant(variant)
+        items.append(item)
+    return items
+
+
+def _quantity(value: object, column: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, Decimal | float) and value == int(value):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise RowRejected("invalid_quantity", column, "quantity must be a positive whole number")
+    return value
+
+
+def _variant(value: object) -> dict[str, str]:
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise RowRejected("invalid_item_variant", "item_variant", "not a JSON object") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise RowRejected("invalid_item_variant", "item_variant", "must be an object of text values")
+    return value
+
+
+def _contents_column(value: object, currency: str | None) -> list[dict[str, Any]]:
+    if isinstance(value, str | bytes):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise RowRejected("invalid_contents", "contents", "contents is not valid JSON") from None
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise RowRejected("invalid_contents", "contents", "contents must be a JSON array of objects")
+    items = []
+    for index, raw in enumerate(value):
+        field_name = f"contents[{index}]"
+        unknown = set(raw) - CONTENT_ITEM_KEYS
+        if unknown:
+            raise RowRejected(
+                "invalid_contents", field_name, f"unknown item keys {sorted(unknown)[:5]}; allowed: {sorted(CONTENT_ITEM_KEYS)}"
+            )
+        item = {k: v for k, v in raw.items() if v is not None}
+        for key in ("id", "group_id", "name", "content_type"):
+            if key in item:
+                text = _text(item[key], f"{field_name}.{key}", allow_numbers=key != "content_type")
+                if text is None:
+                    del item[key]
+                else:
+                    item[key] = text
+        if "quantity" in item:
+            item["quantity"] = _quantity(item["quantity"], f"{field_name}.quantity")
+        if "currency" in item:
+            item["currency"] = _currency(item["currency"], f"{field_name}.currency")
+        if "amount" in item:
+            if item.get("currency", currency) is None:
+                raise RowRejected("missing_currency", f"{field_name}.currency", "a currency is required with an amount")
+            item["amount"] = _money(item["amount"], None, "", f"{field_name}.amount")
+        if "variant_dict" in item:
+            item["variant_dict"] = _variant(item["variant_dict"])
+        items.append(item)
+    return items
+
+
+_CONSISTENCY_IGNORED = frozenset(ITEM_COLUMNS) | {"contents"}
+
+
+def _check_consistent(group: list[Mapping[str, Any]]) -> None:
+    """Rows merged into one event must agree on every event-level column."""
+    first = group[0]
+    for row in group[1:]:
+        for column, value in row.items():
+            if column not in _CONSISTENCY_IGNORED and first.get(column) != value:
+                raise RowRejected(
+                    "conflicting_duplicate",
+                    column,
+                    f"{len(group)} consecutive rows share this event_id but disagree on {column}",
+                )
+
+
+def _count_coverage(event: dict[str, Any], report: Report) -> None:
+    """Match keys carried by a built event (``oppref``, and each ``user`` key)."""
+    coverage = report.coverage
+    if "oppref" in event:
+        coverage["oppref"] += 1
+    if event.get("opt_out"):
+        coverage["opt_out"] += 1
+    for key in event.get("user", ()):
+        coverage[key] += 1
+
+
+def _kind(value: object) -> str:
+    return type(value).__name__
+
+
+assert set(DATA_TYPE_FOR_EVENT) == EVENT_TYPES
