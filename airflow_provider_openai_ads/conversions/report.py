@@ -73,12 +73,15 @@ class Report:
         self.events["sent"] += events
         self.rows["sent"] += rows
 
+    def count(self, outcome: str, reason: str, events: int, rows: int) -> None:
+        """Count events not sent, in bulk and without samples (e.g. a dry run's)."""
+        self.events[outcome] += events
+        self.rows[outcome] += rows
+        self.reasons[outcome][reason] += rows
+
     def add_outcome(self, rejection: Rejection, events: int = 1) -> None:
         """Count a rejected, failed or skipped event (``events=0`` for a row that never became one)."""
-        outcome = rejection.outcome
-        self.events[outcome] += events
-        self.rows[outcome] += rejection.rows
-        self.reasons[outcome][rejection.reason] += rejection.rows
+        self.count(rejection.outcome, rejection.reason, events, rejection.rows)
         if len(self.samples) < MAX_SAMPLES:
             self.samples.append(rejection.to_dict())
         if self.sink is not None:
