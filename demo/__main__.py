@@ -43,14 +43,25 @@ def main() -> int:
         logical_date -= dt.timedelta(days=1)
     start = logical_date - dt.timedelta(days=1)
     warehouse = work / "warehouse.db"
-    step(f"Building a SQLite warehouse with {args.orders} orders between {start:%Y-%m-%d %H:%M} and "
-         f"{logical_date:%Y-%m-%d %H:%M} UTC")
+    step(
+        f"Building a SQLite warehouse with {args.orders} orders between {start:%Y-%m-%d %H:%M} and "
+        f"{logical_date:%Y-%m-%d %H:%M} UTC"
+    )
     create_sqlite_warehouse(str(warehouse), args.orders, start, logical_date)
 
     step("Starting the Conversions API emulator on loopback")
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_openai_ads.emulator", "--port", "0",
-         "--api-key", API_KEY, "--pixel-id", PIXEL_ID],
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_openai_ads.emulator",
+            "--port",
+            "0",
+            "--api-key",
+            API_KEY,
+            "--pixel-id",
+            PIXEL_ID,
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -69,7 +80,9 @@ def main() -> int:
         log_path = work / "dags-test.log"
         code = run(
             [sys.executable, "-m", "airflow", "dags", "test", DAG_ID, logical_date.isoformat()],
-            env, log_path, check=False,
+            env,
+            log_path,
+            check=False,
         )
         print(f"  finished in {time.monotonic() - started:.1f}s, log: {log_path}")
         show_report(log_path)
@@ -145,7 +158,7 @@ def show_rejected(folder: Path) -> None:
         return
     step(f"Rejected and skipped rows (first lines of {files[0]})")
     with files[0].open() as rejected:
-        for line, _ in zip(rejected, range(8)):
+        for line, _ in zip(rejected, range(8), strict=False):
             print("  " + line.rstrip())
 
 

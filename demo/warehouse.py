@@ -30,7 +30,11 @@ PRODUCTS = [
     ("sku-mug", "Enamel mug", Decimal("9.95")),
     ("sku-cable", "USB-C cable", Decimal("7.49")),
 ]
-CITIES = [("San Francisco", "CA", "94107", "US"), ("Berlin", "BE", "10115", "DE"), ("Tokyo", "13", "100-0001", "JP")]
+CITIES = [
+    ("San Francisco", "CA", "94107", "US"),
+    ("Berlin", "BE", "10115", "DE"),
+    ("Tokyo", "13", "100-0001", "JP"),
+]
 
 ORDERS_COLUMNS = (
     "order_id",
@@ -171,7 +175,9 @@ def create_sqlite_warehouse(path: str, n_orders: int, start: dt.datetime, end: d
         _load(conn, "?", n_orders, start, end, _sqlite_value, **kwargs)
 
 
-def create_postgres_warehouse(dsn: str, n_orders: int, start: dt.datetime, end: dt.datetime, **kwargs) -> None:
+def create_postgres_warehouse(
+    dsn: str, n_orders: int, start: dt.datetime, end: dt.datetime, **kwargs
+) -> None:
     """Build the sample warehouse in PostgreSQL (timestamptz, numeric) through psycopg2."""
     import psycopg2
 

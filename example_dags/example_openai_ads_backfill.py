@@ -71,9 +71,7 @@ with DAG(
                 queries.append(PARTITION_SQL.format(start=lower.isoformat(), end=end.isoformat()))
             start = end
         for span in excluded:
-            log.warning(
-                "Not sending %s: the Conversions API only accepts events from the last 7 days", span
-            )
+            log.warning("Not sending %s: the Conversions API only accepts events from the last 7 days", span)
         return queries
 
     SqlToOpenAIAdsOperator.partial(

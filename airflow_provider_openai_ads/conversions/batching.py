@@ -6,7 +6,7 @@ bytes, so resending a subset (after a culprit is removed) never serializes anyth
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import orjson
 
@@ -39,7 +39,9 @@ class PreparedEvent:
         return f"PreparedEvent(id={self.event_id!r}, timestamp_ms={self.timestamp_ms}, bytes={len(self.payload)})"
 
 
-def request_body(events: list[PreparedEvent], *, validate_only: bool, integration_source: str | None) -> bytes:
+def request_body(
+    events: list[PreparedEvent], *, validate_only: bool, integration_source: str | None
+) -> bytes:
     tail = b'],"validate_only":' + (b"true" if validate_only else b"false")
     if integration_source is not None:
         tail += b',"integration_source":' + orjson.dumps(integration_source)
@@ -52,7 +54,7 @@ def iter_batches(
     max_events: int = MAX_EVENTS_PER_REQUEST,
     max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-    on_oversized: callable,
+    on_oversized: Callable[[Rejection], None],
 ) -> Iterator[list[PreparedEvent]]:
     """Group events into batches of at most ``max_events`` events and ``max_bytes`` bytes.
 

@@ -109,7 +109,9 @@ class _BatchOutcome:
         self.sent_events += len(events)
         self.sent_rows += sum(e.rows for e in events)
 
-    def not_sent(self, event: PreparedEvent, outcome: str, reason: str, message: str, field: str | None) -> None:
+    def not_sent(
+        self, event: PreparedEvent, outcome: str, reason: str, message: str, field: str | None
+    ) -> None:
         self.outcomes.append((Rejection(event.event_id, reason, message, field, event.rows, outcome), 1))
 
 
@@ -272,7 +274,9 @@ class ConversionsClient:
         }
         report = self.send([probe], validate_only=True)
         if report.events["sent"] == 1:
-            return f"Connected: the Conversions API accepted a validate_only probe for Pixel ID {self.pixel_id}"
+            return (
+                f"Connected: the Conversions API accepted a validate_only probe for Pixel ID {self.pixel_id}"
+            )
         reasons = report.samples[0]["message"] if report.samples else "no answer"
         raise ConfigurationError(f"the Conversions API did not accept a validate_only probe: {reasons}")
 
@@ -305,7 +309,9 @@ class ConversionsClient:
                     for event in events:
                         out.not_sent(event, "failed", "aborted", "delivery stopped after a fatal error", None)
                     break
-                body = request_body(events, validate_only=validate_only, integration_source=self.integration_source)
+                body = request_body(
+                    events, validate_only=validate_only, integration_source=self.integration_source
+                )
                 response = self._post(body)
                 out.requests += 1
                 out.bytes_sent += len(body)
@@ -318,7 +324,9 @@ class ConversionsClient:
                 attempt += 1
                 delay = self._retry_delay(attempt, response)
                 if attempt >= self.retry.max_attempts or time.monotonic() + delay > deadline:
-                    message = f"gave up after {attempt} attempt{'s' if attempt > 1 else ''}: {response.transient}"
+                    message = (
+                        f"gave up after {attempt} attempt{'s' if attempt > 1 else ''}: {response.transient}"
+                    )
                     for event in events:
                         out.not_sent(event, "failed", _failure_reason(response), message, None)
                     break
@@ -350,7 +358,11 @@ class ConversionsClient:
                 )
             elif event.timestamp_ms > newest:
                 out.not_sent(
-                    event, "rejected", "too_far_in_future", "more than 10 minutes in the future", "timestamp_ms"
+                    event,
+                    "rejected",
+                    "too_far_in_future",
+                    "more than 10 minutes in the future",
+                    "timestamp_ms",
                 )
             else:
                 kept.append(event)
@@ -373,7 +385,9 @@ class ConversionsClient:
             )
         return _Response(status, {} if status < 300 else _error_object(response.content))
 
-    def _rejected(self, events: list[PreparedEvent], response: _Response, out: _BatchOutcome) -> list[list[PreparedEvent]]:
+    def _rejected(
+        self, events: list[PreparedEvent], response: _Response, out: _BatchOutcome
+    ) -> list[list[PreparedEvent]]:
         """Handle a refused request; return the sub-batches still to send."""
         status, error = response.status, response.error
         message = _safe_message(error.get("message")) or f"HTTP {status}"
@@ -381,7 +395,9 @@ class ConversionsClient:
             raise AuthenticationError(self._auth_message(status, message))
         if status == 413:
             if len(events) == 1:
-                out.not_sent(events[0], "rejected", "event_too_large", "the API refused the event as too large", None)
+                out.not_sent(
+                    events[0], "rejected", "event_too_large", "the API refused the event as too large", None
+                )
                 return []
             return _halves(events)
         if status not in (400, 422):
@@ -516,4 +532,6 @@ def _failure_reason(response: _Response) -> str:
         return "rate_limited"
     if response.status is not None:
         return f"http_{response.status}"
-    return "timeout" if response.transient and response.transient.startswith("timeout") else "connection_error"
+    return (
+        "timeout" if response.transient and response.transient.startswith("timeout") else "connection_error"
+    )

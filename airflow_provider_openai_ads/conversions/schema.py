@@ -65,13 +65,13 @@ UserSchema = Literal["lists", "singular"]
 
 def _error(code: str, message: str, field: str | None = None) -> PydanticCustomError:
     """A validation error with a stable code; ``field`` names it when the location cannot."""
-    return PydanticCustomError(code, message.replace("{", "(").replace("}", ")"), {"field": field} if field else None)
+    return PydanticCustomError(
+        code, message.replace("{", "(").replace("}", ")"), {"field": field} if field else None
+    )
 
 
 def _check_currency(value: str | None) -> str | None:
-    if value is not None and (
-        len(value) != 3 or not value.isupper() or minor_unit_exponent(value) is None
-    ):
+    if value is not None and (len(value) != 3 or not value.isupper() or minor_unit_exponent(value) is None):
         raise _error("invalid_currency", "currency must be an upper-case ISO 4217 code")
     return value
 
@@ -235,7 +235,9 @@ class UserSingular(_UserCommon):
             raise _error("invalid_geo", "city must be 1-128 characters", "city")
         if self.zip_code is not None and not _is_postal_code(self.zip_code):
             raise _error(
-                "invalid_postal_code", "zip_code must be letters, digits, spaces or hyphens, <= 32", "zip_code"
+                "invalid_postal_code",
+                "zip_code must be letters, digits, spaces or hyphens, <= 32",
+                "zip_code",
             )
         return self
 
@@ -258,10 +260,13 @@ class Event(_Strict):
     oppcref: StrictStr | None = None
     source_url: StrictStr | None = None
     action_source: ActionSource | None = None
-    user: Annotated[
-        Annotated[UserLists, Tag("lists")] | Annotated[UserSingular, Tag("singular")],
-        Discriminator(_user_schema_of),
-    ] | None = None
+    user: (
+        Annotated[
+            Annotated[UserLists, Tag("lists")] | Annotated[UserSingular, Tag("singular")],
+            Discriminator(_user_schema_of),
+        ]
+        | None
+    ) = None
     opt_out: StrictBool | None = None
     data: EventData
 
@@ -273,7 +278,9 @@ class Event(_Strict):
             violation = window_violation(self.timestamp_ms, now_ms)
             if violation == "too_old":
                 raise _error(
-                    "event_timestamp_too_old", "event_timestamp_ms must be within the last 7 days.", "timestamp_ms"
+                    "event_timestamp_too_old",
+                    "event_timestamp_ms must be within the last 7 days.",
+                    "timestamp_ms",
                 )
             if violation:
                 raise _error(
@@ -288,7 +295,9 @@ class Event(_Strict):
                 "data.type",
             )
         if self.type == "custom":
-            if self.custom_event_name is None or not is_valid_custom_event_name(self.custom_event_name.lower()):
+            if self.custom_event_name is None or not is_valid_custom_event_name(
+                self.custom_event_name.lower()
+            ):
                 raise _error(
                     "invalid_custom_event_name",
                     "custom_event_name must be 1-64 letters, digits, '_' or '-', start and end with a "
@@ -297,17 +306,23 @@ class Event(_Strict):
                 )
         elif self.custom_event_name is not None:
             raise _error(
-                "unexpected_custom_event_name", "custom_event_name is only allowed on custom events", "custom_event_name"
+                "unexpected_custom_event_name",
+                "custom_event_name is only allowed on custom events",
+                "custom_event_name",
             )
         if self.type in APP_EVENT_TYPES and self.action_source != "mobile_app":
             raise _error(
-                "invalid_action_source", f"{self.type} events require action_source 'mobile_app'", "action_source"
+                "invalid_action_source",
+                f"{self.type} events require action_source 'mobile_app'",
+                "action_source",
             )
         if self.action_source == "web":
             parts = urlsplit(self.source_url or "")
             if not parts.scheme or not parts.netloc:
                 raise _error(
-                    "missing_source_url", "source_url with scheme and host is required for web events", "source_url"
+                    "missing_source_url",
+                    "source_url with scheme and host is required for web events",
+                    "source_url",
                 )
         expected_schema = context.get("user_schema")
         if self.user is not None and expected_schema is not None:
@@ -358,7 +373,9 @@ def describe_errors(exc: ValidationError) -> list[tuple[str, str, str]]:
     return described
 
 
-def validate_event(event: dict[str, Any], *, now_ms: int | None = None, user_schema: str | None = None) -> Event:
+def validate_event(
+    event: dict[str, Any], *, now_ms: int | None = None, user_schema: str | None = None
+) -> Event:
     """Validate one API-shaped event dict; raises :class:`pydantic.ValidationError`."""
     return _EVENT_ADAPTER.validate_python(event, context={"now_ms": now_ms, "user_schema": user_schema})
 

@@ -71,7 +71,9 @@ BUILTIN_EVENT_TYPE_ALIASES: dict[str, str] = {
 }
 
 
-def resolve_event_type(name: str, extra_aliases: dict[str, str] | None = None) -> tuple[str, str | None] | None:
+def resolve_event_type(
+    name: str, extra_aliases: dict[str, str] | None = None
+) -> tuple[str, str | None] | None:
     """Map a warehouse event name to ``(type, custom_event_name)``.
 
     ``extra_aliases`` (user-supplied, exact names first, then folded) win over the built-in

@@ -9,7 +9,6 @@ or through XCom; ``SqlToOpenAIAdsOperator`` (in ``transfers``) streams them from
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
@@ -148,7 +147,9 @@ class BaseOpenAIAdsOperator(BaseOperator):
             except ConfigurationError as exc:
                 report.finish()
                 self._log_report(report)
-                raise AirflowFailException(f"OpenAI Ads connection {self.openai_ads_conn_id!r}: {exc}") from None
+                raise AirflowFailException(
+                    f"OpenAI Ads connection {self.openai_ads_conn_id!r}: {exc}"
+                ) from None
         report.finish()
         self._log_report(report)
         result = report.to_dict()
@@ -158,7 +159,9 @@ class BaseOpenAIAdsOperator(BaseOperator):
     def _dry_run(self, events: Iterable[PreparedEvent], report: Report) -> None:
         for index, event in enumerate(events):
             if index < _DRY_RUN_PREVIEW:
-                self.log.info("Dry run, payload %d (identifiers redacted): %s", index + 1, _redacted(event.payload))
+                self.log.info(
+                    "Dry run, payload %d (identifiers redacted): %s", index + 1, _redacted(event.payload)
+                )
             report.count("skipped", "dry_run", 1, event.rows)
 
     @contextlib.contextmanager
@@ -284,7 +287,9 @@ class OpenAIAdsSendEventsOperator(BaseOpenAIAdsOperator):
         prepared: list[Iterable[PreparedEvent]] = []
         if rows:
             mapper = RowMapper(options, report)
-            names = {k: n for k, n in zip(rows[0], rename_columns(list(rows[0]), self.column_map), strict=True)}
+            names = {
+                k: n for k, n in zip(rows[0], rename_columns(list(rows[0]), self.column_map), strict=True)
+            }
             prepared.append(mapper.map_rows(_renamed(rows, names, self.column_map)))
         if api_events:
             prepared.append(prepare_api_events(api_events, report, user_schema=options.user_schema))

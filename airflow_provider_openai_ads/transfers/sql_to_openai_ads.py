@@ -6,7 +6,7 @@ import contextlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.sdk import BaseHook
@@ -58,7 +58,7 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
         "parameters",
     )
     template_ext: Sequence[str] = (".sql",)
-    template_fields_renderers = {"sql": "sql", "parameters": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"sql": "sql", "parameters": "json"}
 
     def __init__(
         self,
@@ -148,7 +148,9 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
                 columns = rename_columns([d[0] for d in cursor.description], self.column_map)
                 unknown = unknown_columns(columns)
                 if unknown:
-                    self.log.warning("Ignoring columns that are not in the row contract: %s", ", ".join(unknown))
+                    self.log.warning(
+                        "Ignoring columns that are not in the row contract: %s", ", ".join(unknown)
+                    )
                 if "event_id" not in columns:
                     raise AirflowFailException(
                         "the query has no event_id column: alias a stable business id (e.g. order_id AS event_id) "
