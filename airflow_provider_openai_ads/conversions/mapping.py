@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter, ne
 from typing import Any, Literal
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -42,10 +43,12 @@ from airflow_provider_openai_ads.conversions.taxonomy import (
     CONTENT_ITEM_KEYS,
     DATA_TYPE_FOR_EVENT,
     EVENT_TYPES,
+    MAX_EVENT_AGE_MS,
+    MAX_FUTURE_SKEW_MS,
     MAX_USER_LIST_VALUES,
     SHAPES_WITH_CONTENTS,
     SHAPES_WITH_PLAN_ID,
-    is_valid_custom_event_name,
+    normalize_custom_event_name,
     resolve_event_type,
     window_violation,
 )
@@ -175,6 +178,34 @@ def unknown_columns(columns: Iterable[str]) -> list[str]:
     return [c for c in columns if c not in ROW_CONTRACT_COLUMNS]
 
 
+class _ColumnPlan:
+    """What a row with one exact tuple of column names holds, worked out once per column set.
+
+    Rows of one query share their columns, so the mapper probes only the user columns present
+    instead of every contract column, and compares the event-level values of merged rows
+    (line items) with one C-level pass instead of a Python loop per column.
+    """
+
+    __slots__ = ("columns", "event_columns", "event_values", "scalar_columns", "user_columns")
+
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        present = frozenset(columns)
+        self.columns = columns
+        self.user_columns = tuple(spec for spec in USER_COLUMNS if spec[0] in present)
+        self.scalar_columns = tuple(spec for spec in USER_SCALAR_COLUMNS if spec[0] in present)
+        #: the columns merged rows must agree on, in row order (as _check_consistent reports them)
+        self.event_columns = tuple(c for c in columns if c not in _CONSISTENCY_IGNORED)
+        event_columns = self.event_columns
+        self.event_values: Callable[[Mapping[str, Any]], tuple] = (
+            itemgetter(*event_columns)
+            if len(event_columns) > 1
+            else lambda row: tuple(row[c] for c in event_columns)
+        )
+
+
+_MAX_CACHED = 1024  # bound of each per-mapper cache (column sets, event type and currency spellings)
+
+
 class RowMapper:
     """Turns row-contract rows into prepared events, counting everything in ``report``."""
 
@@ -186,6 +217,11 @@ class RowMapper:
         self._singular = options.user_schema == "singular"
         self._default_type = resolve_event_type(options.default_event_type) if options.default_event_type else None
         self._type_cache: dict[str, tuple[str, str | None] | None] = {}
+        #: raw event_type value -> its resolution, for values that resolved (the hot path's lookup)
+        self._resolved_types: dict[str, tuple[str, str | None]] = {}
+        #: raw currency value -> normalized code, for values that were valid
+        self._currencies: dict[str, str] = {}
+        self._plans: dict[tuple[str, ...], _ColumnPlan] = {}
 
     def map_rows(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[PreparedEvent]:
         group: list[Mapping[str, Any]] = []
@@ -224,21 +260,30 @@ class RowMapper:
         _count_coverage(event, self.report)
         return PreparedEvent(event_id, event["timestamp_ms"], orjson.dumps(event), len(group))
 
+    def _plan(self, row: Mapping[str, Any]) -> _ColumnPlan:
+        columns = tuple(row)
+        plan = self._plans.get(columns)
+        if plan is None:
+            if len(self._plans) >= _MAX_CACHED:
+                self._plans.clear()
+            plan = self._plans[columns] = _ColumnPlan(columns)
+        return plan
+
     def _build(self, group: list[Mapping[str, Any]], event_id: str, now_ms: int) -> dict[str, Any] | None:
         row = group[0]
+        plan = self._plan(row)
         if len(group) > 1:
-            _check_consistent(group)
+            _check_consistent(group, plan)
         event_type, custom_name = self._event_type(row)
         timestamp_ms = self._timestamp_ms(row.get("event_time"))
-        violation = window_violation(timestamp_ms, now_ms)
-        if violation == "too_old":
-            raise RowRejected(
-                "too_old",
-                "event_time",
-                "event_time is more than 7 days ago; the Conversions API only accepts events from the last "
-                "7 days, so older conversions cannot be sent (not even by a backfill)",
-            )
-        if violation:
+        if not now_ms - MAX_EVENT_AGE_MS <= timestamp_ms <= now_ms + MAX_FUTURE_SKEW_MS:
+            if window_violation(timestamp_ms, now_ms) == "too_old":
+                raise RowRejected(
+                    "too_old",
+                    "event_time",
+                    "event_time is more than 7 days ago; the Conversions API only accepts events from the last "
+                    "7 days, so older conversions cannot be sent (not even by a backfill)",
+                )
             raise RowRejected("too_far_in_future", "event_time", "event_time is more than 10 minutes in the future")
 
         event: dict[str, Any] = {"id": event_id, "type": event_type, "timestamp_ms": timestamp_ms}
@@ -261,7 +306,7 @@ class RowMapper:
 
         source_url = _text(row.get("source_url"), "source_url")
         if source_url:
-            parts = urlsplit(source_url)
+            parts = urlsplit(source_url)  # lru-cached by urllib: a query's URLs repeat
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise RowRejected("invalid_source_url", "source_url", "must be an http(s) URL with a host")
             event["source_url"] = source_url
@@ -285,7 +330,7 @@ class RowMapper:
         if opt_out is not None:
             event["opt_out"] = opt_out
 
-        user = self._user(row)
+        user = self._user(row, plan)
         if user:
             event["user"] = user
         event["data"] = self._data(group, DATA_TYPE_FOR_EVENT[event_type])
@@ -294,23 +339,14 @@ class RowMapper:
     # -- event type and time -------------------------------------------------------------
 
     def _event_type(self, row: Mapping[str, Any]) -> tuple[str, str | None]:
-        name = _text(row.get("event_type"), "event_type")
-        if name is None:
-            if self._default_type is None:
-                raise RowRejected("missing_event_type", "event_type", "no event_type and no default event type")
-            resolved = self._default_type
-        else:
-            if name not in self._type_cache:
-                self._type_cache[name] = resolve_event_type(name, self.options.event_type_map)
-            resolved = self._type_cache[name]
-            if resolved is None:
-                raise RowRejected(
-                    "invalid_event_type",
-                    "event_type",
-                    f"{name[:64]!r} is neither an OpenAI event type, a known alias, nor a valid custom event name",
-                )
+        raw = row.get("event_type")
+        resolved = self._resolved_types.get(raw) if type(raw) is str else None
+        if resolved is None:
+            resolved = self._resolve_event_type(raw)
         event_type, custom_name = resolved
-        explicit_custom = _text(row.get("custom_event_name"), "custom_event_name")
+        explicit_custom = row.get("custom_event_name")
+        if explicit_custom is not None:
+            explicit_custom = _text(explicit_custom, "custom_event_name")
         if explicit_custom is not None:
             if event_type != "custom":
                 raise RowRejected(
@@ -326,7 +362,28 @@ class RowMapper:
             )
         return event_type, custom_name
 
+    def _resolve_event_type(self, raw: object) -> tuple[str, str | None]:
+        name = _text(raw, "event_type")
+        if name is None:
+            if self._default_type is None:
+                raise RowRejected("missing_event_type", "event_type", "no event_type and no default event type")
+            return self._default_type
+        if name not in self._type_cache:
+            self._type_cache[name] = resolve_event_type(name, self.options.event_type_map)
+        resolved = self._type_cache[name]
+        if resolved is None:
+            raise RowRejected(
+                "invalid_event_type",
+                "event_type",
+                f"{name[:64]!r} is neither an OpenAI event type, a known alias, nor a valid custom event name",
+            )
+        if type(raw) is str and len(self._resolved_types) < _MAX_CACHED:
+            self._resolved_types[raw] = resolved
+        return resolved
+
     def _timestamp_ms(self, value: object) -> int:
+        if type(value) is dt.datetime and type(value.tzinfo) is dt.timezone:  # fixed offset: the common case
+            return (value - _EPOCH) // _ONE_MS
         if value is None:
             raise RowRejected("missing_event_time", "event_time", "event_time is required")
         if isinstance(value, str):
@@ -361,11 +418,11 @@ class RowMapper:
 
     # -- user --------------------------------------------------------------------------------
 
-    def _user(self, row: Mapping[str, Any]) -> dict[str, Any]:
+    def _user(self, row: Mapping[str, Any], plan: _ColumnPlan) -> dict[str, Any]:
         user: dict[str, Any] = {}
         dropped = self.report.dropped_fields
-        for column, key, normalize in USER_COLUMNS:
-            raw = row.get(column)
+        for column, key, normalize in plan.user_columns:
+            raw = row[column]
             if raw is None:
                 continue
             if type(raw) is str:  # the common case, kept off the generic path
@@ -378,8 +435,8 @@ class RowMapper:
             values = _user_values(raw, column, normalize, self.report)
             if values:
                 user[key] = values
-        for column, normalize in USER_SCALAR_COLUMNS:
-            raw = row.get(column)
+        for column, normalize in plan.scalar_columns:
+            raw = row[column]
             if raw is None:
                 continue
             value = normalize(raw) if type(raw) is str else None
@@ -393,11 +450,19 @@ class RowMapper:
 
     # -- data ----------------------------------------------------------------------------------
 
+    def _currency(self, value: object, column: str) -> str:
+        code = self._currencies.get(value) if type(value) is str else None
+        if code is None:
+            code = _currency(value, column)
+            if type(value) is str and len(self._currencies) < _MAX_CACHED:
+                self._currencies[value] = code
+        return code
+
     def _data(self, group: list[Mapping[str, Any]], shape: str) -> dict[str, Any]:
         row = group[0]
         data: dict[str, Any] = {"type": shape}
         currency = row.get("currency")
-        currency = _currency(currency, "currency") if currency is not None else self.options.default_currency
+        currency = self._currency(currency, "currency") if currency is not None else self.options.default_currency
         amount, value = row.get("amount"), row.get("value")
         if amount is not None and value is not None:
             raise RowRejected("ambiguous_amount", "amount", "give either amount (minor units) or value, not both")
@@ -660,10 +725,15 @@ def _contents_column(value: object, currency: str | None) -> list[dict[str, Any]
 _CONSISTENCY_IGNORED = frozenset(ITEM_COLUMNS) | {"contents"}
 
 
-def _check_consistent(group: list[Mapping[str, Any]]) -> None:
+def _check_consistent(group: list[Mapping[str, Any]], plan: _ColumnPlan) -> None:
     """Rows merged into one event must agree on every event-level column."""
     first = group[0]
+    first_values = plan.event_values(first)
     for row in group[1:]:
+        # a row with the first row's columns is compared in one pass; any difference, or other
+        # columns, takes the column-by-column loop, which names the first differing column
+        if tuple(row) == plan.columns and not any(map(ne, first_values, plan.event_values(row))):
+            continue
         for column, value in row.items():
             if column not in _CONSISTENCY_IGNORED and first.get(column) != value:
                 raise RowRejected(
@@ -680,8 +750,9 @@ def _count_coverage(event: dict[str, Any], report: Report) -> None:
         coverage["oppref"] += 1
     if event.get("opt_out"):
         coverage["opt_out"] += 1
-    for key in event.get("user", ()):
-        coverage[key] += 1
+    user = event.get("user")
+    if user:
+        coverage.update(user.keys())  # +1 per key, counted in C
 
 
 def _kind(value: object) -> str:

@@ -7,13 +7,16 @@ shortest round-trip decimal form (``19.99`` stays ``Decimal("19.99")``), then co
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, Inexact, InvalidOperation
 from functools import cache
 
 from iso4217 import Currency
 
 #: JSON consumers (and the API's peers) treat integers above 2**53 as unsafe
 MAX_MINOR_UNITS = 2**53 - 1
+_MAX_ADJUSTED = len(str(MAX_MINOR_UNITS))  # exponent of the leading digit, with room for the scaling
+#: scaling to minor units must be exact: a precision loss signals instead of rounding
+_EXACT = Context(prec=200, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact, InvalidOperation])
 
 
 class MoneyError(ValueError):
@@ -70,15 +73,20 @@ def major_to_minor(value: object, currency: str) -> int:
     exponent = minor_unit_exponent(currency)
     if exponent is None:
         raise MoneyError("invalid_currency", f"unknown ISO 4217 currency {currency[:8]!r}")
-    scaled = to_decimal(value).scaleb(exponent)
-    minor = int(scaled)
-    if scaled != minor:
+    number = value if type(value) is Decimal and value.is_finite() else to_decimal(value)
+    try:
+        scaled = number.scaleb(exponent, _EXACT)
+    except Inexact:
+        scaled = None
+    if scaled is None or scaled != scaled.to_integral_value():
         raise MoneyError(
             "too_many_decimals",
             f"{currency} has {exponent} decimal place{'s' if exponent != 1 else ''}; "
             "the value has more and is not rounded",
         )
-    return _check_range(minor)
+    _check_magnitude(scaled)
+    minor = int(scaled)
+    return minor if 0 <= minor <= MAX_MINOR_UNITS else _check_range(minor)
 
 
 def check_minor_units(value: object) -> int:
@@ -88,10 +96,19 @@ def check_minor_units(value: object) -> int:
     if type(value) is int:
         return _check_range(value)
     number = to_decimal(value)
-    minor = int(number)
-    if number != minor:
+    if number != number.to_integral_value():
         raise MoneyError("invalid_amount", "amount in minor units must be a whole number")
+    _check_magnitude(number)
+    minor = int(number)
     return _check_range(minor)
+
+
+def _check_magnitude(number: Decimal) -> None:
+    """Refuse absurd magnitudes before any int() conversion could build a huge integer."""
+    if number < 0:
+        raise MoneyError("negative_amount", "amount must not be negative")
+    if number.adjusted() > _MAX_ADJUSTED:
+        raise MoneyError("invalid_amount", "amount is too large")
 
 
 def _check_range(minor: int) -> int:

@@ -36,7 +36,7 @@ from airflow_provider_openai_ads.conversions.taxonomy import (
     DATA_TYPE_FOR_EVENT,
     EVENT_TYPES,
     MAX_EVENTS_PER_REQUEST,
-    is_valid_custom_event_name,
+    normalize_custom_event_name,
     normalize_integration_source,
     window_violation,
 )
@@ -295,9 +295,7 @@ class Event(_Strict):
                 "data.type",
             )
         if self.type == "custom":
-            if self.custom_event_name is None or not is_valid_custom_event_name(
-                self.custom_event_name.lower()
-            ):
+            if self.custom_event_name is None or normalize_custom_event_name(self.custom_event_name) is None:
                 raise _error(
                     "invalid_custom_event_name",
                     "custom_event_name must be 1-64 letters, digits, '_' or '-', start and end with a "
@@ -357,7 +355,7 @@ def describe_errors(exc: ValidationError) -> list[tuple[str, str, str]]:
     Messages never quote the offending input, so they are safe to log and report.
     """
     described = []
-    for error in exc.errors(include_url=False, include_input=False):
+    for error in exc.errors(include_url=False):
         path = ""
         previous = None
         for part in error["loc"]:
@@ -369,7 +367,11 @@ def describe_errors(exc: ValidationError) -> list[tuple[str, str, str]]:
         extra_field = (error.get("ctx") or {}).get("field")
         if extra_field:
             path = f"{path}.{extra_field}" if path else extra_field
-        described.append((path, error["type"], error["msg"]))
+        message = error["msg"]
+        for value in (error.get("input"), (error.get("ctx") or {}).get("tag")):
+            if isinstance(value, str) and value and value in message:  # e.g. union_tag_invalid quotes it
+                message = message.replace(value, "<value>")
+        described.append((path, error["type"], message))
     return described
 
 

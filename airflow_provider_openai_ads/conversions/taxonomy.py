@@ -92,14 +92,22 @@ def resolve_event_type(
     event_type = BUILTIN_EVENT_TYPE_ALIASES.get(_alias_key(name))
     if event_type is not None:
         return event_type, None
-    custom = name.strip().lower()
-    if is_valid_custom_event_name(custom):
-        return "custom", custom
-    return None
+    custom = normalize_custom_event_name(name)
+    return ("custom", custom) if custom is not None else None
+
+
+def normalize_custom_event_name(name: str) -> str | None:
+    """The lowercased custom event name (§2.2: ASCII only), or None when invalid."""
+    name = name.strip()
+    if not name.isascii():
+        return None
+    name = name.lower()
+    return name if is_valid_custom_event_name(name) else None
 
 
 def is_valid_custom_event_name(name: str) -> bool:
-    return CUSTOM_EVENT_NAME_RE.fullmatch(name) is not None and name not in EVENT_TYPES
+    """Whether an already lowercased name is a valid custom event name."""
+    return name.isascii() and CUSTOM_EVENT_NAME_RE.fullmatch(name) is not None and name not in EVENT_TYPES
 
 
 def window_violation(timestamp_ms: int, now_ms: int, margin_ms: int = 0) -> str | None:
@@ -116,5 +124,8 @@ def window_violation(timestamp_ms: int, now_ms: int, margin_ms: int = 0) -> str 
 
 def normalize_integration_source(value: str) -> str | None:
     """The API's own trim + lowercase, then its pattern; None when invalid."""
-    folded = value.strip().lower()
+    folded = value.strip()
+    if not folded.isascii():
+        return None
+    folded = folded.lower()
     return folded if INTEGRATION_SOURCE_RE.fullmatch(folded) else None
