@@ -352,8 +352,8 @@ class RowMapper:
                 raise RowRejected(
                     "unexpected_custom_event_name", "custom_event_name", f"only custom events take one, not {event_type}"
                 )
-            custom_name = explicit_custom.lower()
-        if event_type == "custom" and (custom_name is None or not is_valid_custom_event_name(custom_name)):
+            custom_name = normalize_custom_event_name(explicit_custom)
+        if event_type == "custom" and custom_name is None:
             raise RowRejected(
                 "invalid_custom_event_name",
                 "custom_event_name",
@@ -526,9 +526,7 @@ def prepare_api_events(
 def _event_id(value: object) -> str:
     if isinstance(value, str):
         text = value.strip()
-    elif isinstance(value, int) and not isinstance(value, bool):
-        text = str(value)
-    elif isinstance(value, UUID):
+    elif (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, UUID):
         text = str(value)
     elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         text = str(int(value))
