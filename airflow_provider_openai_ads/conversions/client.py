@@ -123,6 +123,26 @@ class _Response:
     transient: str | None = None
 
 
+@dataclass
+class _Pair:
+    """The two halves of a batch that failed without naming a culprit."""
+
+    failure: tuple[str | None, str | None, str | None]
+    first_ok: bool = False
+
+
+@dataclass
+class _Work:
+    """A sub-batch still to deliver; ``pair`` is set for halves made by bisection."""
+
+    events: list[PreparedEvent]
+    pair: _Pair | None = None
+    first: bool = False
+
+    def known_to_fail(self) -> bool:
+        return self.pair is not None and not self.first and self.pair.first_ok
+
+
 class ConversionsClient:
     """Sends prepared events to ``POST {base_url}/v1/events?pid=<pixel_id>``.
 
@@ -192,6 +212,7 @@ class ConversionsClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._abort = threading.Event()
+        self._key_bytes = api_key.strip().encode()
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={
@@ -297,13 +318,19 @@ class ConversionsClient:
     def _deliver(self, batch: list[PreparedEvent], validate_only: bool) -> _BatchOutcome:
         out = _BatchOutcome()
         deadline = time.monotonic() + self.retry.budget_s
-        work = [batch]
+        work: list[_Work] = [_Work(batch)]
         while work:
-            events = work.pop()
+            item = work.pop()
+            events = item.events
             attempt = 0
             while events:
+                before = len(events)
                 events = self._within_window(events, out)
                 if not events:
+                    break
+                if item.known_to_fail() and len(events) == before:
+                    # its failed parent's other half went through: no need to send it to learn that
+                    work.extend(self._bisect(events, item.pair.failure, out))
                     break
                 if self._abort.is_set():
                     for event in events:
@@ -318,14 +345,20 @@ class ConversionsClient:
                 if response.transient is None:
                     if 200 <= response.status < 300:
                         out.sent(events)
+                        if item.pair is not None and item.first and len(events) == len(item.events):
+                            item.pair.first_ok = True
                     else:
                         work.extend(self._rejected(events, response, out))
                     break
                 attempt += 1
                 delay = self._retry_delay(attempt, response)
-                if attempt >= self.retry.max_attempts or time.monotonic() + delay > deadline:
+                too_long = (
+                    response.retry_after is not None and response.retry_after > self.retry.max_retry_after_s
+                )
+                if too_long or attempt >= self.retry.max_attempts or time.monotonic() + delay > deadline:
                     message = (
                         f"gave up after {attempt} attempt{'s' if attempt > 1 else ''}: {response.transient}"
+                        + (f" (Retry-After {response.retry_after:g}s is over the limit)" if too_long else "")
                     )
                     for event in events:
                         out.not_sent(event, "failed", _failure_reason(response), message, None)
@@ -340,6 +373,27 @@ class ConversionsClient:
                 )
                 self._sleep(delay)
         return out
+
+    def _bisect(
+        self,
+        events: list[PreparedEvent],
+        failure: tuple[str | None, str | None, str | None],
+        out: _BatchOutcome,
+    ) -> list[_Work]:
+        """Split a failing batch the error did not explain; a lone event is the culprit."""
+        if len(events) == 1:
+            code, field_name, message = failure
+            out.not_sent(
+                events[0],
+                "rejected",
+                code or "rejected_by_api",
+                f"{message or 'rejected by the API'} (isolated by bisection)",
+                field_name,
+            )
+            return []
+        middle = len(events) // 2
+        pair = _Pair(failure)
+        return [_Work(events[middle:], pair, first=False), _Work(events[:middle], pair, first=True)]
 
     def _within_window(self, events: list[PreparedEvent], out: _BatchOutcome) -> list[PreparedEvent]:
         now_ms = int(self._clock() * 1000)
@@ -383,11 +437,11 @@ class ConversionsClient:
                 retry_after=self._parse_retry_after(response.headers.get("Retry-After")),
                 transient=f"HTTP {status}",
             )
-        return _Response(status, {} if status < 300 else _error_object(response.content))
+        if status < 300:
+            return _Response(status, {})
+        return _Response(status, _error_object(response.content.replace(self._key_bytes, b"***")))
 
-    def _rejected(
-        self, events: list[PreparedEvent], response: _Response, out: _BatchOutcome
-    ) -> list[list[PreparedEvent]]:
+    def _rejected(self, events: list[PreparedEvent], response: _Response, out: _BatchOutcome) -> list[_Work]:
         """Handle a refused request; return the sub-batches still to send."""
         status, error = response.status, response.error
         message = _safe_message(error.get("message")) or f"HTTP {status}"
@@ -399,7 +453,9 @@ class ConversionsClient:
                     events[0], "rejected", "event_too_large", "the API refused the event as too large", None
                 )
                 return []
-            return _halves(events)
+            return self._bisect(
+                events, ("event_too_large", None, "the API refused the event as too large"), out
+            )
         if status not in (400, 422):
             raise ConfigurationError(
                 f"the Conversions API answered HTTP {status} ({message}); check the connection's base URL "
@@ -412,12 +468,12 @@ class ConversionsClient:
         if len(events) == 1 and not culprits:
             culprits = {0: _nested_error(error, None)}
         if not culprits:
-            return _halves(events)
+            return self._bisect(events, _nested_error(error, None), out)
         for index, (code, field_name, detail) in sorted(culprits.items()):
             reason = "too_old" if code in _TOO_OLD_CODES else (code or "rejected_by_api")
             out.not_sent(events[index], "rejected", reason, detail or message, field_name)
         rest = [e for i, e in enumerate(events) if i not in culprits]
-        return [rest] if rest else []
+        return [_Work(rest)] if rest else []
 
     def _retry_delay(self, attempt: int, response: _Response) -> float:
         if response.retry_after is not None:
@@ -520,11 +576,6 @@ def _safe_message(message: object) -> str | None:
     if not isinstance(message, str) or not message:
         return None
     return _EMAIL_LIKE_RE.sub("[redacted]", message)[:_MAX_MESSAGE]
-
-
-def _halves(events: list[PreparedEvent]) -> list[list[PreparedEvent]]:
-    middle = len(events) // 2
-    return [events[middle:], events[:middle]]  # popped from the end: the first half goes first
 
 
 def _failure_reason(response: _Response) -> str:
