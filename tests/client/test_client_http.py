@@ -181,7 +181,7 @@ def test_poison_event_isolated_by_bisection_without_index(emulator):
     assert emulator.stats().events_accepted == 999
     (sample,) = report.samples
     assert (sample["event_id"], sample["reason"]) == ("poison-999", "rejected_by_api")  # no code given
-    assert sample["message"] == "One or more events are invalid."
+    assert sample["message"] == "One or more events are invalid. (isolated by bisection)"
     assert_accounted(report, 1000)
 
 
