@@ -9,7 +9,6 @@ fields.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -30,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from airflow_provider_openai_ads.conversions.identity import normalize_ip_address
 from airflow_provider_openai_ads.conversions.money import MAX_MINOR_UNITS, minor_unit_exponent
 from airflow_provider_openai_ads.conversions.taxonomy import (
     APP_EVENT_TYPES,
@@ -154,11 +154,7 @@ def _unique_first(values: list[str] | None, check, code: str, what: str) -> list
 
 
 def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
+    return value == value.strip() and normalize_ip_address(value) is not None
 
 
 def _is_postal_code(value: str) -> bool:

@@ -1,0 +1,31 @@
+"""Project-wide fixtures: a running Conversions API emulator.
+
+``emulator`` (function scope) is the session's :class:`EmulatorServer`, reset before the test to
+its start-up settings (key ``emulator-key``, pixel ``emulator-pixel``, no faults) with no events,
+dedup keys or statistics. Use ``emulator.url`` as the API base URL and ``emulator.events()``,
+``emulator.stats()``, ``emulator.requests()``, ``emulator.configure(...)`` in-process.
+
+This file must not import Airflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_provider_openai_ads.emulator import EmulatorServer
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    """One emulator on 127.0.0.1 (a free port) for the whole session; prefer ``emulator``."""
+    with EmulatorServer() as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
+    """The session's emulator, reset (events, dedup, stats, request log, settings) for this test."""
+    emulator_server.reset(restore_config=True)
+    return emulator_server
