@@ -1,0 +1,1 @@
+"""Reliability suites: faults, kill and retry, time-window edges, leaks, input limits."""
