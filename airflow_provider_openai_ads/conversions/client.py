@@ -78,6 +78,9 @@ class RetryPolicy:
     :param initial_backoff_s: backoff before the first retry; doubled (``multiplier``) each time.
     :param max_backoff_s: cap of a single backoff.
     :param budget_s: total time a batch may spend on retries; what outlives it is reported failed.
+        Once one batch has used up its budget the API is taken to be down: the other batches of
+        the run are tried once more each, without further retries, so an outage ends the run
+        after about one budget instead of one budget per batch.
     :param max_retry_after_s: a longer ``Retry-After`` is not waited for: the batch fails.
     """
 
@@ -212,6 +215,7 @@ class ConversionsClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._abort = threading.Event()
+        self._outage = threading.Event()
         self._key_bytes = api_key.strip().encode()
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -264,6 +268,7 @@ class ConversionsClient:
             on_oversized=report.add_outcome,
         )
         self._abort.clear()
+        self._outage.clear()
         pending: set[Future[_BatchOutcome]] = set()
         with ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="openai-ads-send") as pool:
             try:
@@ -355,11 +360,17 @@ class ConversionsClient:
                 too_long = (
                     response.retry_after is not None and response.retry_after > self.retry.max_retry_after_s
                 )
-                if too_long or attempt >= self.retry.max_attempts or time.monotonic() + delay > deadline:
+                exhausted = attempt >= self.retry.max_attempts or time.monotonic() + delay > deadline
+                if too_long or exhausted or self._outage.is_set():
+                    if exhausted:
+                        self._outage.set()  # the API looks down: the other batches stop retrying
                     message = (
                         f"gave up after {attempt} attempt{'s' if attempt > 1 else ''}: {response.transient}"
-                        + (f" (Retry-After {response.retry_after:g}s is over the limit)" if too_long else "")
                     )
+                    if too_long:
+                        message += f" (Retry-After {response.retry_after:g}s is over the limit)"
+                    elif not exhausted:
+                        message += " (another batch already exhausted its retry budget)"
                     for event in events:
                         out.not_sent(event, "failed", _failure_reason(response), message, None)
                     break

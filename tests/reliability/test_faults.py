@@ -245,12 +245,6 @@ def test_permanent_outage_fails_every_event_within_the_budget(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: RetryPolicy.budget_s bounds each batch, not the run, and nothing stops the remaining "
-    "batches once the API is down: a permanent outage lasts ceil(batches / max_in_flight) * budget_s "
-    "(defaults: about 45 s of backoff per batch, so a 1,000,000-event run fails after about 3 hours)",
-)
 def test_permanent_outage_ends_within_one_run_level_budget(
     tmp_path: Path, emulator: EmulatorServer, define_conns
 ) -> None:
