@@ -43,7 +43,7 @@ def normalize_currency(value: object) -> str:
         raise MoneyError("invalid_currency", f"currency must be a 3-letter ISO 4217 code, got {_kind(value)}")
     code = value.strip().upper()
     if len(code) != 3 or minor_unit_exponent(code) is None:
-        raise MoneyError("invalid_currency", f"unknown ISO 4217 currency {code[:8]!r}")
+        raise MoneyError("invalid_currency", "not an ISO 4217 currency code with a minor unit")
     return code
 
 
@@ -72,7 +72,7 @@ def major_to_minor(value: object, currency: str) -> int:
     """Convert a decimal amount in major units (``12.34`` USD) to minor units (``1234``) exactly."""
     exponent = minor_unit_exponent(currency)
     if exponent is None:
-        raise MoneyError("invalid_currency", f"unknown ISO 4217 currency {currency[:8]!r}")
+        raise MoneyError("invalid_currency", "not an ISO 4217 currency code with a minor unit")
     number = value if type(value) is Decimal and value.is_finite() else to_decimal(value)
     try:
         scaled = number.scaleb(exponent, _EXACT)

@@ -20,7 +20,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_openai_ads.conversions.batching import PreparedEvent
-from airflow_provider_openai_ads.conversions.client import ConfigurationError
+from airflow_provider_openai_ads.conversions.client import ConfigurationError, RetryPolicy
 from airflow_provider_openai_ads.conversions.mapping import (
     MappingOptions,
     RowMapper,
@@ -32,6 +32,7 @@ from airflow_provider_openai_ads.conversions.report import OUTCOMES, Rejection, 
 from airflow_provider_openai_ads.hooks.openai_ads import OpenAIAdsHook
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
 
 _DRY_RUN_PREVIEW = 3
@@ -61,6 +62,10 @@ class BaseOpenAIAdsOperator(BaseOperator):
     :param rejected_path: JSONL file receiving one line per rejected, failed or skipped row
         (event id, reason, field, message; never raw identifiers). (templated)
     :param max_in_flight: concurrent requests (overrides the connection).
+    :param timeout: seconds per HTTP request (overrides the connection).
+    :param delivery_retry: how transient API failures are retried within the task (a
+        :class:`~airflow_provider_openai_ads.conversions.client.RetryPolicy`); Airflow task
+        retries remain the outer layer.
     :param progress_interval: seconds between progress log lines.
     """
 
@@ -86,6 +91,8 @@ class BaseOpenAIAdsOperator(BaseOperator):
         fail_on_failed: bool = True,
         rejected_path: str | None = None,
         max_in_flight: int | None = None,
+        timeout: float | None = None,
+        delivery_retry: RetryPolicy | None = None,
         progress_interval: float = 30.0,
         **kwargs: Any,
     ) -> None:
@@ -108,12 +115,19 @@ class BaseOpenAIAdsOperator(BaseOperator):
         self.fail_on_failed = fail_on_failed
         self.rejected_path = rejected_path
         self.max_in_flight = max_in_flight
+        self.timeout = timeout
+        self.delivery_retry = delivery_retry
         self.progress_interval = progress_interval
 
     @cached_property
     def hook(self) -> OpenAIAdsHook:
-        options = {"max_in_flight": self.max_in_flight} if self.max_in_flight else {}
-        return OpenAIAdsHook(self.openai_ads_conn_id, pixel_id=self.pixel_id or None, **options)
+        return OpenAIAdsHook(
+            self.openai_ads_conn_id,
+            pixel_id=self.pixel_id or None,
+            max_in_flight=self.max_in_flight,
+            timeout=self.timeout,
+            retry=self.delivery_retry,
+        )
 
     def mapping_options(self) -> MappingOptions:
         """Operator arguments over connection defaults; a bad value fails the task at once."""
@@ -272,8 +286,12 @@ class OpenAIAdsSendEventsOperator(BaseOpenAIAdsOperator):
         super().__init__(**kwargs)
         self.events = events
 
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        self.events = _RenderedEvents(self.events)
+
     def execute(self, context: Context) -> dict[str, Any]:
-        events = self.events
+        events = self.events.value if isinstance(self.events, _RenderedEvents) else self.events
         if isinstance(events, str | bytes):
             events = orjson.loads(events)
         if isinstance(events, Mapping):
@@ -295,6 +313,25 @@ class OpenAIAdsSendEventsOperator(BaseOpenAIAdsOperator):
             prepared.append(prepare_api_events(api_events, report, user_schema=options.user_schema))
         self.log.info("Sending %d row-contract and %d API-shaped events", len(rows), len(api_events))
         return self.deliver(context, (event for source in prepared for event in source), report)
+
+
+class _RenderedEvents:
+    """Rendered ``events``, shown only as a count: they may hold raw identifiers (design rule 7).
+
+    Airflow stores and displays rendered template fields; anything that is not plain JSON is
+    stored as ``str()``, which here never reveals a value.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        size = len(self.value) if isinstance(self.value, list | tuple) else "some"
+        return f"<{size} events; not shown, they may hold raw identifiers>"
+
+    __repr__ = __str__
 
 
 def _renamed(rows: list[Mapping[str, Any]], names: dict[str, str], column_map: Mapping[str, str]):

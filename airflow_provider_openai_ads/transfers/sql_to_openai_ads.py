@@ -92,10 +92,10 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
             with contextlib.suppress(Exception):  # a missing file is reported by the rendering itself
                 source = env.loader.get_source(env, source)[0]
         self._uses_window = bool(_WINDOW_TEMPLATE_RE.search(f"{source} {self.parameters!r}"))
+        self._check_window(context)  # before rendering: a missing interval would fail inside Jinja
         super().render_template_fields(context, jinja_env)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        self._check_window(context)
         options = self.mapping_options()
         source = self._source_hook()
         report = Report()
