@@ -45,7 +45,7 @@ def request_body(
     tail = b'],"validate_only":' + (b"true" if validate_only else b"false")
     if integration_source is not None:
         tail += b',"integration_source":' + orjson.dumps(integration_source)
-    return b'{"events":[' + b",".join(e.payload for e in events) + tail + b"}"
+    return b'{"events":[' + b",".join([e.payload for e in events]) + tail + b"}"
 
 
 def iter_batches(

@@ -19,7 +19,9 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 _ASCII_PUNCTUATION = str.maketrans("", "", string.punctuation)
 _WHITESPACE_RE = re.compile(r"\s")
 _POSTAL_CODE_RE = re.compile(r"[A-Za-z0-9 -]{1,32}")
-_ADVERTISING_ID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_ADVERTISING_ID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 _ZERO_ADVERTISING_ID = "00000000-0000-0000-0000-000000000000"
 MAX_GEO_LENGTH = 128
 

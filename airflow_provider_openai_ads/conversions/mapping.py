@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from operator import itemgetter, ne
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -108,6 +109,9 @@ EVENT_COLUMNS = (
     *(c for c, _ in USER_SCALAR_COLUMNS),
 )
 ROW_CONTRACT_COLUMNS = frozenset(EVENT_COLUMNS) | frozenset(ITEM_COLUMNS)
+#: the plain geo user columns; they come last in USER_COLUMNS (the mapper relies on that order)
+GEO_COLUMNS = frozenset({"city", "region", "postal_code", "country"})
+assert {c for c, *_ in USER_COLUMNS[-len(GEO_COLUMNS) :]} == GEO_COLUMNS
 #: list key -> singular key of the older user schema; other list keys do not exist there
 _SINGULAR_USER_KEYS = {
     "emails_sha256": "email_sha256",
@@ -158,7 +162,9 @@ class MappingOptions:
         if self.default_action_source is not None and self.default_action_source not in ACTION_SOURCES:
             raise ValueError(f"default_action_source must be one of {sorted(ACTION_SOURCES)}")
         if self.default_event_type is not None and resolve_event_type(self.default_event_type) is None:
-            raise ValueError(f"default_event_type {self.default_event_type!r} is not a known or custom event name")
+            raise ValueError(
+                f"default_event_type {self.default_event_type!r} is not a known or custom event name"
+            )
         if self.default_currency is not None:
             normalize_currency(self.default_currency)
         if self.source_timezone is not None:
@@ -183,27 +189,74 @@ class _ColumnPlan:
 
     Rows of one query share their columns, so the mapper probes only the user columns present
     instead of every contract column, and compares the event-level values of merged rows
-    (line items) with one C-level pass instead of a Python loop per column.
+    (line items) with one C-level pass instead of a Python loop per column. Columns with few
+    distinct values are normalized once per value: the geo columns per combination
+    (``geo_memo``), the user agent through an LRU cache. The memos belong to the plan, so to
+    one mapper (one task run).
     """
 
-    __slots__ = ("columns", "event_columns", "event_values", "scalar_columns", "user_columns")
+    __slots__ = (
+        "columns",
+        "event_columns",
+        "event_values",
+        "geo_columns",
+        "geo_memo",
+        "geo_values",
+        "scalar_columns",
+        "user_columns",
+        "user_values",
+    )
 
     def __init__(self, columns: tuple[str, ...]) -> None:
         present = frozenset(columns)
         self.columns = columns
-        self.user_columns = tuple(spec for spec in USER_COLUMNS if spec[0] in present)
-        self.scalar_columns = tuple(spec for spec in USER_SCALAR_COLUMNS if spec[0] in present)
+        self.user_columns = tuple(s for s in USER_COLUMNS if s[0] in present and s[0] not in GEO_COLUMNS)
+        self.user_values = _values_getter(tuple(s[0] for s in self.user_columns))
+        #: city, region, postal code, country: few distinct combinations, normalized once per combination
+        self.geo_columns = tuple(s for s in USER_COLUMNS if s[0] in present and s[0] in GEO_COLUMNS)
+        self.geo_values = _values_getter(tuple(s[0] for s in self.geo_columns))
+        self.geo_memo: dict[tuple, tuple[dict[str, list[str]], tuple[str, ...]]] = {}
+        self.scalar_columns = tuple(_memoized(spec) for spec in USER_SCALAR_COLUMNS if spec[0] in present)
         #: the columns merged rows must agree on, in row order (as _check_consistent reports them)
         self.event_columns = tuple(c for c in columns if c not in _CONSISTENCY_IGNORED)
-        event_columns = self.event_columns
-        self.event_values: Callable[[Mapping[str, Any]], tuple] = (
-            itemgetter(*event_columns)
-            if len(event_columns) > 1
-            else lambda row: tuple(row[c] for c in event_columns)
-        )
+        self.event_values = _values_getter(self.event_columns)
+
+
+def _values_getter(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple]:
+    """``row -> tuple of row[c] for c in columns`` (an itemgetter, which returns a bare value for one)."""
+    if len(columns) > 1:
+        return itemgetter(*columns)
+    return lambda row: tuple(row[c] for c in columns)
+
+
+def _geo_entry(specs: tuple, values: tuple) -> tuple[dict[str, list[str]], tuple[str, ...]] | None:
+    """The user entries and the invalid columns of str (or NULL) geo values; None for other types."""
+    entries: dict[str, list[str]] = {}
+    invalid = []
+    for (column, key, normalize), raw in zip(specs, values, strict=True):
+        if raw is None:
+            continue
+        if type(raw) is not str:
+            return None
+        value = normalize(raw)
+        if value is None:
+            invalid.append(column)
+        else:
+            entries[key] = [value]
+    return entries, tuple(invalid)
 
 
 _MAX_CACHED = 1024  # bound of each per-mapper cache (column sets, event type and currency spellings)
+#: user columns with few distinct values, whose (pure) normalization is memoized per column set
+_REPEATING_USER_COLUMNS = frozenset({"user_agent"})
+
+
+def _memoized(spec: tuple) -> tuple:
+    """A (column, ..., normalize) spec, its normalizer wrapped in an LRU cache for repeating columns."""
+    column, *rest, normalize = spec
+    if column not in _REPEATING_USER_COLUMNS:
+        return spec
+    return (column, *rest, lru_cache(maxsize=_MAX_CACHED)(normalize))
 
 
 class RowMapper:
@@ -215,19 +268,24 @@ class RowMapper:
         self._clock = clock
         self._tz = ZoneInfo(options.source_timezone) if options.source_timezone else None
         self._singular = options.user_schema == "singular"
-        self._default_type = resolve_event_type(options.default_event_type) if options.default_event_type else None
+        self._default_type = (
+            resolve_event_type(options.default_event_type) if options.default_event_type else None
+        )
         self._type_cache: dict[str, tuple[str, str | None] | None] = {}
         #: raw event_type value -> its resolution, for values that resolved (the hot path's lookup)
         self._resolved_types: dict[str, tuple[str, str | None]] = {}
         #: raw currency value -> normalized code, for values that were valid
         self._currencies: dict[str, str] = {}
         self._plans: dict[tuple[str, ...], _ColumnPlan] = {}
+        self._last_plan: _ColumnPlan | None = None
+        self._valid_urls: set[str] = set()
 
     def map_rows(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[PreparedEvent]:
+        report = self.report
         group: list[Mapping[str, Any]] = []
         group_id: object = None
         for row in rows:
-            self.report.rows_read += 1
+            report.rows_read += 1
             row_id = row.get("event_id")
             if group and row_id == group_id and row_id is not None:
                 group.append(row)
@@ -251,7 +309,8 @@ class RowMapper:
             event = self._build(group, event_id, now_ms)
         except RowRejected as rejected:
             self.report.add_outcome(
-                Rejection(event_id, rejected.reason, rejected.message, rejected.field, rows=len(group)), events=0
+                Rejection(event_id, rejected.reason, rejected.message, rejected.field, rows=len(group)),
+                events=0,
             )
             return None
         if event is None:
@@ -262,11 +321,15 @@ class RowMapper:
 
     def _plan(self, row: Mapping[str, Any]) -> _ColumnPlan:
         columns = tuple(row)
+        plan = self._last_plan
+        if plan is not None and plan.columns == columns:  # rows of one query: the same names, in order
+            return plan
         plan = self._plans.get(columns)
         if plan is None:
             if len(self._plans) >= _MAX_CACHED:
                 self._plans.clear()
             plan = self._plans[columns] = _ColumnPlan(columns)
+        self._last_plan = plan
         return plan
 
     def _build(self, group: list[Mapping[str, Any]], event_id: str, now_ms: int) -> dict[str, Any] | None:
@@ -284,45 +347,68 @@ class RowMapper:
                     "event_time is more than 7 days ago; the Conversions API only accepts events from the last "
                     "7 days, so older conversions cannot be sent (not even by a backfill)",
                 )
-            raise RowRejected("too_far_in_future", "event_time", "event_time is more than 10 minutes in the future")
+            raise RowRejected(
+                "too_far_in_future", "event_time", "event_time is more than 10 minutes in the future"
+            )
 
         event: dict[str, Any] = {"id": event_id, "type": event_type, "timestamp_ms": timestamp_ms}
         if custom_name is not None:
             event["custom_event_name"] = custom_name
 
-        action_source = _text(row.get("action_source"), "action_source")
+        # _text(...) is inlined below for str values, the common case: blank and None both end up falsy
+        get = row.get
+        action_source = get("action_source")
+        action_source = (
+            action_source.strip() if type(action_source) is str else _text(action_source, "action_source")
+        )
         action_source = action_source.lower() if action_source else self.options.default_action_source
         if event_type in APP_EVENT_TYPES:
             if action_source is None:
                 action_source = "mobile_app"
             elif action_source != "mobile_app":
-                raise RowRejected("invalid_action_source", "action_source", f"{event_type} requires 'mobile_app'")
+                raise RowRejected(
+                    "invalid_action_source", "action_source", f"{event_type} requires 'mobile_app'"
+                )
         if action_source is not None:
             if action_source not in ACTION_SOURCES:
                 raise RowRejected(
-                    "invalid_action_source", "action_source", f"must be one of {', '.join(sorted(ACTION_SOURCES))}"
+                    "invalid_action_source",
+                    "action_source",
+                    f"must be one of {', '.join(sorted(ACTION_SOURCES))}",
                 )
             event["action_source"] = action_source
 
-        source_url = _text(row.get("source_url"), "source_url")
+        source_url = get("source_url")
+        source_url = source_url.strip() if type(source_url) is str else _text(source_url, "source_url")
         if source_url:
-            parts = urlsplit(source_url)  # lru-cached by urllib: a query's URLs repeat
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise RowRejected("invalid_source_url", "source_url", "must be an http(s) URL with a host")
+            if source_url not in self._valid_urls:  # a query's URLs repeat
+                parts = urlsplit(source_url)
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    raise RowRejected(
+                        "invalid_source_url", "source_url", "must be an http(s) URL with a host"
+                    )
+                if len(self._valid_urls) < _MAX_CACHED:
+                    self._valid_urls.add(source_url)
             event["source_url"] = source_url
         elif action_source == "web":
             raise RowRejected("missing_source_url", "source_url", "source_url is required for web events")
 
-        oppref = _text(row.get("oppref"), "oppref")
+        oppref = get("oppref")
+        oppref = oppref.strip() if type(oppref) is str else _text(oppref, "oppref")
         if oppref:
             event["oppref"] = oppref
 
-        opt_out = _flag(row.get("opt_out"), "opt_out")
-        consent = _flag(row.get("consent"), "consent")
+        opt_out, consent = get("opt_out"), get("consent")
+        if opt_out is not None:
+            opt_out = _flag(opt_out, "opt_out")
+        if consent is not None:
+            consent = _flag(consent, "consent")
         if consent is False:
             if self.options.consent_policy == "drop":
                 self.report.add_outcome(
-                    Rejection(event_id, "consent_withheld", "consent is false", "consent", len(group), "skipped"),
+                    Rejection(
+                        event_id, "consent_withheld", "consent is false", "consent", len(group), "skipped"
+                    ),
                     events=0,
                 )
                 return None
@@ -350,7 +436,9 @@ class RowMapper:
         if explicit_custom is not None:
             if event_type != "custom":
                 raise RowRejected(
-                    "unexpected_custom_event_name", "custom_event_name", f"only custom events take one, not {event_type}"
+                    "unexpected_custom_event_name",
+                    "custom_event_name",
+                    f"only custom events take one, not {event_type}",
                 )
             custom_name = normalize_custom_event_name(explicit_custom)
         if event_type == "custom" and custom_name is None:
@@ -366,7 +454,9 @@ class RowMapper:
         name = _text(raw, "event_type")
         if name is None:
             if self._default_type is None:
-                raise RowRejected("missing_event_type", "event_type", "no event_type and no default event type")
+                raise RowRejected(
+                    "missing_event_type", "event_type", "no event_type and no default event type"
+                )
             return self._default_type
         if name not in self._type_cache:
             self._type_cache[name] = resolve_event_type(name, self.options.event_type_map)
@@ -392,7 +482,9 @@ class RowMapper:
                 value = Decimal(text)
             else:
                 try:
-                    value = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+                    value = dt.datetime.fromisoformat(
+                        text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+                    )
                 except ValueError:
                     raise RowRejected(
                         "invalid_event_time", "event_time", "not an ISO-8601 timestamp or epoch number"
@@ -408,7 +500,9 @@ class RowMapper:
                 value = value.replace(tzinfo=self._tz)
             return (value - _EPOCH) // _ONE_MS
         if isinstance(value, dt.date):
-            raise RowRejected("invalid_event_time", "event_time", "a date without a time of day is not a timestamp")
+            raise RowRejected(
+                "invalid_event_time", "event_time", "a date without a time of day is not a timestamp"
+            )
         if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
             number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
             if not number.is_finite():
@@ -420,33 +514,49 @@ class RowMapper:
 
     def _user(self, row: Mapping[str, Any], plan: _ColumnPlan) -> dict[str, Any]:
         user: dict[str, Any] = {}
-        dropped = self.report.dropped_fields
-        for column, key, normalize in plan.user_columns:
-            raw = row[column]
-            if raw is None:
-                continue
-            if type(raw) is str:  # the common case, kept off the generic path
-                value = normalize(raw)
-                if value is None:
-                    dropped[f"{column}:invalid"] += 1
-                else:
-                    user[key] = [value]
-                continue
-            values = _user_values(raw, column, normalize, self.report)
-            if values:
-                user[key] = values
+        self._add_user_lists(user, plan.user_columns, plan.user_values(row))
+        if plan.geo_columns:  # after the identifiers, as in USER_COLUMNS
+            raw = plan.geo_values(row)
+            try:
+                entry = plan.geo_memo.get(raw)
+            except TypeError:  # an unhashable value (a list of cities)
+                entry = None
+            if entry is None:
+                entry = _geo_entry(plan.geo_columns, raw)
+                if entry is not None and len(plan.geo_memo) < _MAX_CACHED:
+                    plan.geo_memo[raw] = entry
+            if entry is None:  # values of other types: column by column
+                self._add_user_lists(user, plan.geo_columns, raw)
+            else:
+                user.update(entry[0])  # shared lists: events are serialized at once, never modified
+                for column in entry[1]:
+                    self.report.dropped_fields[f"{column}:invalid"] += 1
         for column, normalize in plan.scalar_columns:
             raw = row[column]
             if raw is None:
                 continue
             value = normalize(raw) if type(raw) is str else None
-            if value is None:
-                dropped[f"{column}:invalid"] += 1
-            else:
+            if value is not None:
                 user[column] = value
+            else:
+                self.report.dropped_fields[f"{column}:invalid"] += 1
         if self._singular and user:
             user = _to_singular(user, self.report)
         return user
+
+    def _add_user_lists(self, user: dict[str, Any], specs: tuple, raws: Iterable[object]) -> None:
+        """Normalize (or hash) list-valued user columns into ``user``, counting what is dropped."""
+        for (column, key, normalize), raw in zip(specs, raws, strict=True):
+            if type(raw) is str:  # the common case, kept off the generic path
+                value = normalize(raw)
+                if value is not None:
+                    user[key] = [value]
+                else:
+                    self.report.dropped_fields[f"{column}:invalid"] += 1
+            elif raw is not None:
+                values = _user_values(raw, column, normalize, self.report)
+                if values:
+                    user[key] = values
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -462,10 +572,14 @@ class RowMapper:
         row = group[0]
         data: dict[str, Any] = {"type": shape}
         currency = row.get("currency")
-        currency = self._currency(currency, "currency") if currency is not None else self.options.default_currency
+        currency = (
+            self._currency(currency, "currency") if currency is not None else self.options.default_currency
+        )
         amount, value = row.get("amount"), row.get("value")
         if amount is not None and value is not None:
-            raise RowRejected("ambiguous_amount", "amount", "give either amount (minor units) or value, not both")
+            raise RowRejected(
+                "ambiguous_amount", "amount", "give either amount (minor units) or value, not both"
+            )
         if amount is not None or value is not None:
             column = "amount" if amount is not None else "value"
             if currency is None:
@@ -508,7 +622,9 @@ def prepare_api_events(
     for event in events:
         report.rows_read += 1
         event_id = event.get("id")
-        event_id = str(event_id) if isinstance(event_id, str | int) and not isinstance(event_id, bool) else None
+        event_id = (
+            str(event_id) if isinstance(event_id, str | int) and not isinstance(event_id, bool) else None
+        )
         try:
             model = validate_event(dict(event), now_ms=int(clock() * 1000), user_schema=user_schema)
         except ValidationError as exc:
@@ -533,11 +649,15 @@ def _event_id(value: object) -> str:
     elif value is None:
         raise RowRejected("missing_event_id", "event_id", "event_id is required (a stable business id)")
     else:
-        raise RowRejected("invalid_event_id", "event_id", f"event_id must be text or an integer, not {_kind(value)}")
+        raise RowRejected(
+            "invalid_event_id", "event_id", f"event_id must be text or an integer, not {_kind(value)}"
+        )
     if not text:
         raise RowRejected("missing_event_id", "event_id", "event_id is blank")
     if len(text) > MAX_EVENT_ID_LENGTH:
-        raise RowRejected("invalid_event_id", "event_id", f"event_id is longer than {MAX_EVENT_ID_LENGTH} characters")
+        raise RowRejected(
+            "invalid_event_id", "event_id", f"event_id is longer than {MAX_EVENT_ID_LENGTH} characters"
+        )
     return text
 
 
@@ -580,18 +700,38 @@ def _currency(value: object, column: str) -> str:
 
 def _money(amount: object, value: object, currency: str, column: str) -> int:
     try:
-        return check_minor_units(amount) if amount is not None else major_to_minor(value, currency)
+        if amount is not None:
+            return check_minor_units(amount)
+        if type(value) is str or (type(value) is Decimal and value.is_finite() and value):
+            return _major_to_minor_cached(value, currency)
+        return major_to_minor(value, currency)
     except MoneyError as exc:
         raise RowRejected(exc.code, column, str(exc)) from None
 
 
-def _user_values(raw: object, column: str, normalize: Callable[[str], str | None], report: Report) -> list[str]:
+@lru_cache(maxsize=4096)
+def _major_to_minor_cached(value: str | Decimal, currency: str) -> int:
+    """:func:`major_to_minor` once per distinct price: a catalog's prices repeat on every order.
+
+    Only for text and nonzero finite decimals, whose conversion depends on their value alone
+    (``Decimal("0E+50") == 0`` but is refused as too large). Errors are not cached.
+    """
+    return major_to_minor(value, currency)
+
+
+def _user_values(
+    raw: object, column: str, normalize: Callable[[str], str | None], report: Report
+) -> list[str]:
     items = raw if isinstance(raw, list | tuple) else (raw,)
     values: list[str] = []
     for item in items:
         if item is None:
             continue
-        if isinstance(item, int) and not isinstance(item, bool) and column in ("phone", "external_id", "postal_code"):
+        if (
+            isinstance(item, int)
+            and not isinstance(item, bool)
+            and column in ("phone", "external_id", "postal_code")
+        ):
             item = str(item)
         if not isinstance(item, str):
             report.dropped_fields[f"{column}:invalid_type"] += 1
@@ -628,33 +768,55 @@ def _items(group: list[Mapping[str, Any]], currency: str | None) -> list[dict[st
         return _contents_column(contents, currency)
     items = []
     for row in group:
-        if row.get("item_id") is None and row.get("item_name") is None:
+        get = row.get
+        item_id, name = get("item_id"), get("item_name")
+        if item_id is None and name is None:
             continue
         item: dict[str, Any] = {}
-        for column, key in (("item_id", "id"), ("item_group_id", "group_id"), ("item_name", "name")):
-            text = _text(row.get(column), column, allow_numbers=True)
-            if text is not None:
-                item[key] = text
-        content_type = _text(row.get("item_content_type"), "item_content_type")
+        # _text(..., allow_numbers=True), inlined for str values: "" (blank) is left out like None
+        if item_id is not None:
+            item_id = (
+                item_id.strip() if type(item_id) is str else _text(item_id, "item_id", allow_numbers=True)
+            )
+            if item_id:
+                item["id"] = item_id
+        group_id = get("item_group_id")
+        if group_id is not None:
+            group_id = _text(group_id, "item_group_id", allow_numbers=True)
+            if group_id:
+                item["group_id"] = group_id
+        if name is not None:
+            name = name.strip() if type(name) is str else _text(name, "item_name", allow_numbers=True)
+            if name:
+                item["name"] = name
+        content_type = get("item_content_type")
         if content_type is not None:
-            item["content_type"] = content_type
-        quantity = row.get("item_quantity")
+            content_type = _text(content_type, "item_content_type")
+            if content_type is not None:
+                item["content_type"] = content_type
+        quantity = get("item_quantity")
         if quantity is not None:
-            item["quantity"] = _quantity(quantity, "item_quantity")
-        item_currency = row.get("item_currency")
+            item["quantity"] = (
+                quantity if type(quantity) is int and quantity >= 1 else _quantity(quantity, "item_quantity")
+            )
+        item_currency = get("item_currency")
         item_currency = _currency(item_currency, "item_currency") if item_currency is not None else None
-        amount, price = row.get("item_amount"), row.get("item_price")
+        amount, price = get("item_amount"), get("item_price")
         if amount is not None or price is not None:
             column = "item_amount" if amount is not None else "item_price"
             if amount is not None and price is not None:
-                raise RowRejected("ambiguous_amount", column, "give either item_amount or item_price, not both")
+                raise RowRejected(
+                    "ambiguous_amount", column, "give either item_amount or item_price, not both"
+                )
             effective = item_currency or currency
             if effective is None:
-                raise RowRejected("missing_currency", "item_currency", f"a currency is required with {column}")
+                raise RowRejected(
+                    "missing_currency", "item_currency", f"a currency is required with {column}"
+                )
             item["amount"] = _money(amount, price, effective, column)
         if item_currency is not None:
             item["currency"] = item_currency
-        variant = row.get("item_variant")
+        variant = get("item_variant")
         if variant is not None:
             item["variant_dict"] = _variant(variant)
         items.append(item)
@@ -677,7 +839,9 @@ def _variant(value: object) -> dict[str, str]:
             value = orjson.loads(value)
         except orjson.JSONDecodeError:
             raise RowRejected("invalid_item_variant", "item_variant", "not a JSON object") from None
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
         raise RowRejected("invalid_item_variant", "item_variant", "must be an object of text values")
     return value
 
@@ -696,7 +860,9 @@ def _contents_column(value: object, currency: str | None) -> list[dict[str, Any]
         unknown = set(raw) - CONTENT_ITEM_KEYS
         if unknown:
             raise RowRejected(
-                "invalid_contents", field_name, f"unknown item keys {sorted(unknown)[:5]}; allowed: {sorted(CONTENT_ITEM_KEYS)}"
+                "invalid_contents",
+                field_name,
+                f"unknown item keys {sorted(unknown)[:5]}; allowed: {sorted(CONTENT_ITEM_KEYS)}",
             )
         item = {k: v for k, v in raw.items() if v is not None}
         for key in ("id", "group_id", "name", "content_type"):
@@ -712,7 +878,9 @@ def _contents_column(value: object, currency: str | None) -> list[dict[str, Any]
             item["currency"] = _currency(item["currency"], f"{field_name}.currency")
         if "amount" in item:
             if item.get("currency", currency) is None:
-                raise RowRejected("missing_currency", f"{field_name}.currency", "a currency is required with an amount")
+                raise RowRejected(
+                    "missing_currency", f"{field_name}.currency", "a currency is required with an amount"
+                )
             item["amount"] = _money(item["amount"], None, "", f"{field_name}.amount")
         if "variant_dict" in item:
             item["variant_dict"] = _variant(item["variant_dict"])
@@ -750,7 +918,7 @@ def _count_coverage(event: dict[str, Any], report: Report) -> None:
         coverage["opt_out"] += 1
     user = event.get("user")
     if user:
-        coverage.update(user.keys())  # +1 per key, counted in C
+        coverage.update(user.keys())  # coverage[key] += 1 for each user key
 
 
 def _kind(value: object) -> str:

@@ -1,0 +1,282 @@
+"""Benchmark 2, end to end: warehouse -> SqlToOpenAIAdsOperator -> emulator in another process.
+
+The sample warehouse (``demo.warehouse``, one to three line items per order) is built once
+per database and size and reused (SQLite under ``.bench/``, PostgreSQL in a ``bench_<n>``
+schema). Each run is a fresh task process (``python -m benchmarks.end_to_end --task ...``)
+that executes the operator directly and reports its wall time and peak RSS (``ru_maxrss``,
+which includes the interpreter and Airflow); the emulator runs with ``--no-store`` in its own
+process, reset between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks.data import (
+    BENCH_QUERY,
+    POSTGRES_DSN,
+    postgres_available,
+    postgres_warehouse,
+    sqlite_warehouse,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+TASK_TIMEOUT_S = 3600
+
+
+@dataclass
+class EndToEndRun:
+    database: str
+    orders: int
+    max_in_flight: int
+    rows: int
+    events_sent: int
+    requests: int
+    seconds: float
+    events_per_s: float
+    peak_rss_mb: float
+    outcome: dict
+    #: CPU time of the task process during execute(), per event sent
+    task_cpu_us_per_event: float = 0.0
+    #: CPU time of the emulator process during the run, per event sent
+    emulator_cpu_us_per_event: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.get("events", {}).get("sent") == self.orders and not self.outcome.get("rejected")
+
+
+def query_for(database: str, schema: str | None, orders: int, total_orders: int) -> str:
+    """The benchmark query over the first ``orders`` orders of a ``total_orders`` warehouse."""
+    sql = BENCH_QUERY
+    if schema:
+        sql = sql.replace("FROM orders o", f"FROM {schema}.orders o").replace(
+            "JOIN order_items i", f"JOIN {schema}.order_items i"
+        )
+    if orders < total_orders:
+        sql = sql.replace("ORDER BY", f"WHERE o.order_id < 'order-{orders:07d}'\nORDER BY")
+    return sql
+
+
+def _dsn_connection(dsn: str) -> dict:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(dsn)
+    return {
+        "conn_type": "postgres",
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "login": parts.username or "postgres",
+        "password": parts.password or "",
+        "schema": parts.path.lstrip("/") or "postgres",
+    }
+
+
+def run_task(
+    *,
+    database: str,
+    source: str,
+    orders: int,
+    total_orders: int,
+    emulator_url: str,
+    api_key: str,
+    pixel_id: str,
+    max_in_flight: int,
+) -> EndToEndRun:
+    """One operator run in a fresh process; returns its measurements."""
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.end_to_end",
+        "--task",
+        json.dumps(
+            {
+                "database": database,
+                "source": source,
+                "orders": orders,
+                "total_orders": total_orders,
+                "emulator_url": emulator_url,
+                "api_key": api_key,
+                "pixel_id": pixel_id,
+                "max_in_flight": max_in_flight,
+            }
+        ),
+    ]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TASK_TIMEOUT_S, check=False
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"benchmark task failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return EndToEndRun(**json.loads(lines[-1]))
+
+
+def _task_main(spec: dict) -> None:
+    """Inside the task process: configure connections, execute the operator, print one JSON line."""
+    home = tempfile.mkdtemp(prefix="openai-ads-bench-")
+    os.environ.update(
+        AIRFLOW_HOME=home,
+        AIRFLOW__CORE__UNIT_TEST_MODE="True",
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__LOGGING__LOGGING_LEVEL="WARNING",
+    )
+    if spec["database"] == "sqlite":
+        warehouse = {"conn_type": "sqlite", "host": spec["source"]}
+        schema = None
+    else:
+        warehouse = _dsn_connection(POSTGRES_DSN)
+        schema = spec["source"]
+    os.environ["AIRFLOW_CONN_WAREHOUSE"] = json.dumps(warehouse)
+    os.environ["AIRFLOW_CONN_OPENAI_ADS_DEFAULT"] = json.dumps(
+        {
+            "conn_type": "openai_ads",
+            "host": spec["emulator_url"],
+            "password": spec["api_key"],
+            "extra": {"pixel_id": spec["pixel_id"]},
+        }
+    )
+    from airflow_provider_openai_ads.transfers.sql_to_openai_ads import SqlToOpenAIAdsOperator
+
+    class _TaskInstance:
+        def xcom_push(self, key: str, value: object) -> None:
+            pass
+
+    operator = SqlToOpenAIAdsOperator(
+        task_id="benchmark",
+        conn_id="warehouse",
+        sql=query_for(spec["database"], schema, spec["orders"], spec["total_orders"]),
+        event_type="purchase",
+        max_in_flight=spec["max_in_flight"],
+        progress_interval=3600,
+    )
+    start, cpu_start = time.perf_counter(), time.process_time()
+    result = operator.execute({"ti": _TaskInstance()})
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+    sent = result["events"]["sent"]
+    outcome = {
+        "events": result["events"],
+        "rows": result["rows"],
+        "rejected": result.get("rejected_by_reason") or {},
+        "failed": result.get("failed_by_reason") or {},
+    }
+    run = EndToEndRun(
+        database=spec["database"],
+        orders=spec["orders"],
+        max_in_flight=spec["max_in_flight"],
+        rows=result["rows_read"],
+        events_sent=sent,
+        requests=result["requests"],
+        seconds=round(seconds, 3),
+        events_per_s=round(sent / seconds, 1),
+        peak_rss_mb=round(peak_rss / 2**20, 1),
+        outcome=outcome,
+        task_cpu_us_per_event=round(cpu / max(sent, 1) * 1e6, 1),
+    )
+    print(json.dumps(asdict(run)), flush=True)
+
+
+@dataclass
+class EndToEndResult:
+    runs: list[EndToEndRun]
+    max_in_flight: int
+    sweep: list[EndToEndRun]
+    skipped: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return {
+            "max_in_flight": self.max_in_flight,
+            "runs": [asdict(r) for r in self.runs],
+            "sweep": [asdict(r) for r in self.sweep],
+            "skipped": self.skipped,
+        }
+
+
+def run(
+    sizes: tuple[int, ...] = (100_000, 1_000_000),
+    *,
+    databases: tuple[str, ...] = ("sqlite", "postgres"),
+    max_in_flight: int | None = None,
+    sweep: tuple[int, ...] = (1, 2, 4),
+    sweep_orders: int | None = None,
+    log=print,
+) -> EndToEndResult:
+    """Run every database x size; ``max_in_flight=None`` picks the fastest of ``sweep`` first."""
+    import psutil
+
+    from airflow_provider_openai_ads.emulator.process import EmulatorProcess
+
+    total = max(sizes)
+    skipped: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for database in databases:
+        if database == "sqlite":
+            sources[database] = str(sqlite_warehouse(total, log=log).resolve())
+        elif postgres_available():
+            sources[database] = postgres_warehouse(total, log=log)
+        else:
+            skipped[database] = f"PostgreSQL not reachable at {POSTGRES_DSN}"
+    runs: list[EndToEndRun] = []
+    tried: list[EndToEndRun] = []
+    with EmulatorProcess(store_events=False) as emulator:
+        emulator_process = psutil.Process(emulator.pid)
+
+        def one(database: str, orders: int, in_flight: int) -> EndToEndRun:
+            emulator.reset()
+            log(f"end to end: {database}, {orders:,} orders, max_in_flight={in_flight} ...")
+            emulator_cpu = sum(emulator_process.cpu_times()[:2])
+            result = run_task(
+                database=database,
+                source=sources[database],
+                orders=orders,
+                total_orders=total,
+                emulator_url=emulator.url,
+                api_key=emulator.api_key,
+                pixel_id=emulator.pixel_id,
+                max_in_flight=in_flight,
+            )
+            emulator_cpu = sum(emulator_process.cpu_times()[:2]) - emulator_cpu
+            result.emulator_cpu_us_per_event = round(emulator_cpu / max(result.events_sent, 1) * 1e6, 1)
+            log(
+                f"  {result.events_per_s:,.0f} events/s, peak RSS {result.peak_rss_mb} MB, CPU per event: "
+                f"task {result.task_cpu_us_per_event} us, emulator {result.emulator_cpu_us_per_event} us"
+            )
+            return result
+
+        chosen = max_in_flight
+        if chosen is None:
+            first = next(iter(sources), None)
+            if first is None:
+                return EndToEndResult([], 0, [], skipped)
+            probe = sweep_orders or min(sizes)
+            tried = [one(first, probe, k) for k in sweep]
+            chosen = max(tried, key=lambda r: r.events_per_s).max_in_flight
+        for database in sources:
+            for orders in sizes:
+                runs.append(one(database, orders, chosen))
+    return EndToEndResult(runs, chosen, tried, skipped)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--task", help="(internal) run one benchmark task from a JSON spec")
+    args = parser.parse_args(argv)
+    if args.task:
+        _task_main(json.loads(args.task))
+        return
+    print(json.dumps(run().to_dict(), indent=1))
+
+
+if __name__ == "__main__":
+    main()
