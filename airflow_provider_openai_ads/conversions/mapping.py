@@ -14,6 +14,7 @@ pydantic models, and the checks give precise reasons); tests hold it to the pyda
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ import orjson
 from pydantic import ValidationError
 
 from airflow_provider_openai_ads.conversions import identity
-from airflow_provider_openai_ads.conversions.batching import PreparedEvent
+from airflow_provider_openai_ads.conversions.batching import DEFAULT_MAX_EVENT_BYTES, PreparedEvent
 from airflow_provider_openai_ads.conversions.money import (
     MoneyError,
     check_minor_units,
@@ -55,8 +56,10 @@ from airflow_provider_openai_ads.conversions.taxonomy import (
 )
 
 MAX_EVENT_ID_LENGTH = 512
+_MAX_EVENT_ID_BITS = int(MAX_EVENT_ID_LENGTH * 3.33)  # about 512 decimal digits
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _ONE_MS = dt.timedelta(milliseconds=1)
+_FAR_FUTURE_MS = 10**16  # stands in for absurd epoch values, which the window check then rejects
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # numbers above this are epoch milliseconds, below are seconds
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
@@ -144,6 +147,8 @@ class MappingOptions:
     :param consent_policy: for rows whose ``consent`` is false: ``drop`` (skip, counted) or
         ``opt_out`` (send with ``opt_out: true``).
     :param user_schema: ``lists`` (newest documented shape) or ``singular`` (older shape).
+    :param max_value_chars: a text or bytes value longer than this rejects its event
+        (``event_too_large``) before anything is built from it, so a huge cell costs little memory.
     """
 
     default_event_type: str | None = None
@@ -153,6 +158,7 @@ class MappingOptions:
     source_timezone: str | None = None
     consent_policy: Literal["drop", "opt_out"] = "drop"
     user_schema: Literal["lists", "singular"] = "lists"
+    max_value_chars: int = DEFAULT_MAX_EVENT_BYTES
 
     def __post_init__(self) -> None:
         if self.consent_policy not in ("drop", "opt_out"):
@@ -166,7 +172,7 @@ class MappingOptions:
                 f"default_event_type {self.default_event_type!r} is not a known or custom event name"
             )
         if self.default_currency is not None:
-            normalize_currency(self.default_currency)
+            object.__setattr__(self, "default_currency", normalize_currency(self.default_currency))
         if self.source_timezone is not None:
             try:
                 ZoneInfo(self.source_timezone)
@@ -203,6 +209,7 @@ class _ColumnPlan:
         "geo_memo",
         "geo_values",
         "scalar_columns",
+        "text_values",
         "user_columns",
         "user_values",
     )
@@ -218,8 +225,10 @@ class _ColumnPlan:
         self.geo_memo: dict[tuple, tuple[dict[str, list[str]], tuple[str, ...]]] = {}
         self.scalar_columns = tuple(_memoized(spec) for spec in USER_SCALAR_COLUMNS if spec[0] in present)
         #: the columns merged rows must agree on, in row order (as _check_consistent reports them)
-        self.event_columns = tuple(c for c in columns if c not in _CONSISTENCY_IGNORED)
+        self.event_columns = tuple(c for c in columns if c in _EVENT_LEVEL_COLUMNS)
         self.event_values = _values_getter(self.event_columns)
+        #: values expected to be text (the value lengths checked in C); learnt from the first row
+        self.text_values: Callable[[Mapping[str, Any]], tuple] | None = None
 
 
 def _values_getter(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple]:
@@ -287,7 +296,11 @@ class RowMapper:
         for row in rows:
             report.rows_read += 1
             row_id = row.get("event_id")
-            if group and row_id == group_id and row_id is not None:
+            try:
+                same = group and row_id is not None and row_id == group_id
+            except ArithmeticError:  # Decimal('sNaN') refuses comparisons
+                same = False
+            if same:
                 group.append(row)
                 continue
             if group:
@@ -306,6 +319,7 @@ class RowMapper:
         event_id = None
         try:
             event_id = _event_id(group[0].get("event_id"))
+            _check_sizes(group, self._plan(group[0]), self.options.max_value_chars)
             event = self._build(group, event_id, now_ms)
         except RowRejected as rejected:
             self.report.add_outcome(
@@ -315,9 +329,23 @@ class RowMapper:
             return None
         if event is None:
             return None
+        try:
+            payload = orjson.dumps(event)
+        except TypeError:  # a lone surrogate in some text, or an integer beyond 64 bits
+            self.report.add_outcome(
+                Rejection(
+                    event_id,
+                    "invalid_text",
+                    "a value cannot be encoded as JSON (invalid Unicode or an out-of-range integer)",
+                    _unencodable_column(group),
+                    rows=len(group),
+                ),
+                events=0,
+            )
+            return None
         self.report.events_built += 1
         _count_coverage(event, self.report)
-        return PreparedEvent(event_id, event["timestamp_ms"], orjson.dumps(event), len(group))
+        return PreparedEvent(event_id, event["timestamp_ms"], payload, len(group))
 
     def _plan(self, row: Mapping[str, Any]) -> _ColumnPlan:
         columns = tuple(row)
@@ -361,7 +389,12 @@ class RowMapper:
         action_source = (
             action_source.strip() if type(action_source) is str else _text(action_source, "action_source")
         )
-        action_source = action_source.lower() if action_source else self.options.default_action_source
+        if action_source:
+            action_source = action_source.lower()
+        elif event_type in APP_EVENT_TYPES:
+            action_source = "mobile_app"  # required for app events; a general default does not apply
+        else:
+            action_source = self.options.default_action_source
         if event_type in APP_EVENT_TYPES:
             if action_source is None:
                 action_source = "mobile_app"
@@ -382,8 +415,11 @@ class RowMapper:
         source_url = source_url.strip() if type(source_url) is str else _text(source_url, "source_url")
         if source_url:
             if source_url not in self._valid_urls:  # a query's URLs repeat
-                parts = urlsplit(source_url)
-                if parts.scheme not in ("http", "https") or not parts.netloc:
+                try:
+                    parts = urlsplit(source_url)
+                except ValueError:
+                    parts = None
+                if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
                     raise RowRejected(
                         "invalid_source_url", "source_url", "must be an http(s) URL with a host"
                     )
@@ -465,7 +501,8 @@ class RowMapper:
             raise RowRejected(
                 "invalid_event_type",
                 "event_type",
-                f"{name[:64]!r} is neither an OpenAI event type, a known alias, nor a valid custom event name",
+                "neither an OpenAI event type, a known alias (GA4, Segment, Meta), nor a valid custom event "
+                "name; map it with event_type_map",
             )
         if type(raw) is str and len(self._resolved_types) < _MAX_CACHED:
             self._resolved_types[raw] = resolved
@@ -480,6 +517,10 @@ class RowMapper:
             text = value.strip()
             if _is_number(text):
                 value = Decimal(text)
+            elif "T" not in text.upper() and " " not in text and ":" not in text:
+                raise RowRejected(
+                    "invalid_event_time", "event_time", "a date without a time of day is not a timestamp"
+                )
             else:
                 try:
                     value = dt.datetime.fromisoformat(
@@ -507,6 +548,8 @@ class RowMapper:
             number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
             if not number.is_finite():
                 raise RowRejected("invalid_event_time", "event_time", "timestamp is not a finite number")
+            if number.adjusted() > 15:  # far outside the window; never build a huge integer for it
+                return _FAR_FUTURE_MS if number > 0 else 0
             return int(number if abs(number) >= _EPOCH_MS_THRESHOLD else number * 1000)
         raise RowRejected("invalid_event_time", "event_time", f"unsupported type {type(value).__name__}")
 
@@ -589,7 +632,7 @@ class RowMapper:
         elif currency is not None:
             data["currency"] = currency
 
-        items = _items(group, currency)
+        items = _items(group, currency, self.report)
         if items:
             if shape in SHAPES_WITH_CONTENTS:
                 data["contents"] = items
@@ -597,8 +640,11 @@ class RowMapper:
                 self.report.dropped_fields[f"contents:not_allowed_for_{shape}"] += 1
         plan_id = row.get("plan_id")
         if plan_id is not None:
-            if shape in SHAPES_WITH_PLAN_ID:
-                data["plan_id"] = _text(plan_id, "plan_id", allow_numbers=True)
+            plan_id = _text(plan_id, "plan_id", allow_numbers=True)
+            if plan_id is None:
+                pass
+            elif shape in SHAPES_WITH_PLAN_ID:
+                data["plan_id"] = plan_id
             else:
                 self.report.dropped_fields[f"plan_id:not_allowed_for_{shape}"] += 1
         return data
@@ -642,9 +688,19 @@ def prepare_api_events(
 def _event_id(value: object) -> str:
     if isinstance(value, str):
         text = value.strip()
-    elif (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, UUID):
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if value.bit_length() > _MAX_EVENT_ID_BITS:
+            raise RowRejected(
+                "invalid_event_id", "event_id", f"event_id is longer than {MAX_EVENT_ID_LENGTH} characters"
+            )
+        text = str(value)
+    elif isinstance(value, UUID):
         text = str(value)
     elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        if value.adjusted() >= MAX_EVENT_ID_LENGTH:
+            raise RowRejected(
+                "invalid_event_id", "event_id", f"event_id is longer than {MAX_EVENT_ID_LENGTH} characters"
+            )
         text = str(int(value))
     elif value is None:
         raise RowRejected("missing_event_id", "event_id", "event_id is required (a stable business id)")
@@ -654,6 +710,11 @@ def _event_id(value: object) -> str:
         )
     if not text:
         raise RowRejected("missing_event_id", "event_id", "event_id is blank")
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise RowRejected("invalid_event_id", "event_id", "event_id is not valid Unicode text") from None
     if len(text) > MAX_EVENT_ID_LENGTH:
         raise RowRejected(
             "invalid_event_id", "event_id", f"event_id is longer than {MAX_EVENT_ID_LENGTH} characters"
@@ -661,7 +722,9 @@ def _event_id(value: object) -> str:
     return text
 
 
-def _text(value: object, column: str, *, allow_numbers: bool = False) -> str | None:
+def _text(
+    value: object, column: str, *, allow_numbers: bool = False, reason: str | None = None
+) -> str | None:
     """A stripped string, None for NULL or blank; other types are rejected (numbers if allowed)."""
     if value is None:
         return None
@@ -669,7 +732,7 @@ def _text(value: object, column: str, *, allow_numbers: bool = False) -> str | N
         return value.strip() or None
     if allow_numbers and isinstance(value, int | Decimal) and not isinstance(value, bool):
         return str(value)
-    raise RowRejected(f"invalid_{column}", column, f"{column} must be text, not {_kind(value)}")
+    raise RowRejected(reason or f"invalid_{column}", column, f"{column} must be text, not {_kind(value)}")
 
 
 def _flag(value: object, column: str) -> bool | None:
@@ -687,6 +750,8 @@ def _flag(value: object, column: str) -> bool | None:
 
 
 def _is_number(text: str) -> bool:
+    if not text.isascii():  # str.isdigit() also accepts digits such as '²' that Decimal refuses
+        return False
     head, _, tail = text.partition(".")
     return bool(head) and head.lstrip("-").isdigit() and (not tail or tail.isdigit())
 
@@ -762,7 +827,7 @@ def _to_singular(user: dict[str, Any], report: Report) -> dict[str, Any]:
     return singular
 
 
-def _items(group: list[Mapping[str, Any]], currency: str | None) -> list[dict[str, Any]]:
+def _items(group: list[Mapping[str, Any]], currency: str | None, report: Report) -> list[dict[str, Any]]:
     contents = group[0].get("contents")
     if contents is not None:
         return _contents_column(contents, currency)
@@ -771,6 +836,8 @@ def _items(group: list[Mapping[str, Any]], currency: str | None) -> list[dict[st
         get = row.get
         item_id, name = get("item_id"), get("item_name")
         if item_id is None and name is None:
+            if any(get(column) is not None for column in ITEM_COLUMNS):
+                report.dropped_fields["contents:item_without_id_or_name"] += 1
             continue
         item: dict[str, Any] = {}
         # _text(..., allow_numbers=True), inlined for str values: "" (blank) is left out like None
@@ -797,7 +864,9 @@ def _items(group: list[Mapping[str, Any]], currency: str | None) -> list[dict[st
         quantity = get("item_quantity")
         if quantity is not None:
             item["quantity"] = (
-                quantity if type(quantity) is int and quantity >= 1 else _quantity(quantity, "item_quantity")
+                quantity
+                if type(quantity) is int and 1 <= quantity <= _MAX_QUANTITY
+                else _quantity(quantity, "item_quantity")
             )
         item_currency = get("item_currency")
         item_currency = _currency(item_currency, "item_currency") if item_currency is not None else None
@@ -824,25 +893,32 @@ def _items(group: list[Mapping[str, Any]], currency: str | None) -> list[dict[st
 
 
 def _quantity(value: object, column: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, Decimal | float) and value == int(value):
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise RowRejected("invalid_quantity", column, "quantity must be a positive whole number")
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
+    elif isinstance(value, float | Decimal):
+        finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+        value = int(value) if finite and abs(value) <= _MAX_QUANTITY and value == int(value) else None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MAX_QUANTITY:
+        raise RowRejected(
+            "invalid_quantity", column, f"quantity must be a whole number between 1 and {_MAX_QUANTITY}"
+        )
     return value
 
 
-def _variant(value: object) -> dict[str, str]:
+_MAX_QUANTITY = 2**31 - 1
+
+
+def _variant(value: object, column: str = "item_variant") -> dict[str, str]:
     if isinstance(value, str):
         try:
             value = orjson.loads(value)
         except orjson.JSONDecodeError:
-            raise RowRejected("invalid_item_variant", "item_variant", "not a JSON object") from None
+            raise RowRejected("invalid_item_variant", column, "not a JSON object") from None
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        raise RowRejected("invalid_item_variant", "item_variant", "must be an object of text values")
+        raise RowRejected("invalid_item_variant", column, "must be an object of text values")
     return value
 
 
@@ -862,12 +938,17 @@ def _contents_column(value: object, currency: str | None) -> list[dict[str, Any]
             raise RowRejected(
                 "invalid_contents",
                 field_name,
-                f"unknown item keys {sorted(unknown)[:5]}; allowed: {sorted(CONTENT_ITEM_KEYS)}",
+                f"unknown item keys {sorted(map(str, unknown))[:5]}; allowed: {sorted(CONTENT_ITEM_KEYS)}",
             )
         item = {k: v for k, v in raw.items() if v is not None}
         for key in ("id", "group_id", "name", "content_type"):
             if key in item:
-                text = _text(item[key], f"{field_name}.{key}", allow_numbers=key != "content_type")
+                text = _text(
+                    item[key],
+                    f"{field_name}.{key}",
+                    allow_numbers=key != "content_type",
+                    reason="invalid_contents",
+                )
                 if text is None:
                     del item[key]
                 else:
@@ -883,12 +964,79 @@ def _contents_column(value: object, currency: str | None) -> list[dict[str, Any]
                 )
             item["amount"] = _money(item["amount"], None, "", f"{field_name}.amount")
         if "variant_dict" in item:
-            item["variant_dict"] = _variant(item["variant_dict"])
+            item["variant_dict"] = _variant(item["variant_dict"], f"{field_name}.variant_dict")
         items.append(item)
     return items
 
 
-_CONSISTENCY_IGNORED = frozenset(ITEM_COLUMNS) | {"contents"}
+#: the columns merged rows must agree on: row-contract columns that are not per line item
+_EVENT_LEVEL_COLUMNS = frozenset(EVENT_COLUMNS) - {"contents"}
+
+
+#: columns whose text reaches the payload as it is (hashed, truncated and enum columns do not)
+_PASS_THROUGH_COLUMNS = frozenset(
+    {"event_id", "event_type", "custom_event_name", "source_url", "oppref", "obref", "user_agent", "plan_id"}
+    | {"contents", "item_id", "item_name", "item_group_id", "item_content_type", "item_variant"}
+)
+
+
+def _check_sizes(group: list[Mapping[str, Any]], plan: _ColumnPlan, limit: int) -> None:
+    """Reject an event whose pass-through text is longer than ``limit``, before building it.
+
+    The common case runs in C: the total length of those columns (the item columns only for the
+    rows after the first, whose other values must equal the first row's).
+    """
+    if plan.text_values is None:
+        columns = [c for c in plan.columns if c in _PASS_THROUGH_COLUMNS]
+        item_columns = [c for c in columns if c in ITEM_COLUMNS]
+        plan.text_values = (_tuple_getter(columns), _tuple_getter(item_columns))
+    first_getter, item_getter = plan.text_values
+    for index, row in enumerate(group):
+        try:
+            values = (item_getter if index else first_getter)(row)
+        except KeyError:  # a merged row with other columns than the first: scan it all
+            values = tuple(row.values())
+        try:  # all of them together within the limit: none is over it (one C-level join)
+            total = len("".join(values))
+        except TypeError:  # a NULL or a value of another type among them
+            total = sum(len(v) for v in values if type(v) in (str, bytes))
+        if total <= limit:
+            continue
+        for column, value in row.items():
+            if type(value) in (str, bytes) and len(value) > limit:
+                raise RowRejected(
+                    "event_too_large",
+                    column,
+                    f"the {column} value has {len(value)} characters, over the {limit}-byte limit per event",
+                )
+
+
+def _tuple_getter(columns: list[str]) -> Callable[[Mapping[str, Any]], tuple]:
+    """``row -> tuple of row[c]`` for any number of columns (itemgetter returns a bare value for one)."""
+    if len(columns) > 1:
+        return itemgetter(*columns)
+    return lambda row: tuple(row[c] for c in columns)
+
+
+def _same_value(a: object, b: object) -> bool:
+    try:
+        return bool(a == b)
+    except ArithmeticError:  # Decimal('sNaN')
+        return a is b
+
+
+def _unencodable_column(group: list[Mapping[str, Any]]) -> str | None:
+    """The first column holding text JSON cannot carry (a lone surrogate) or a too-large integer."""
+    for row in group:
+        for column, value in row.items():
+            if isinstance(value, str):
+                try:
+                    value.encode()
+                except UnicodeEncodeError:
+                    return column
+            elif isinstance(value, int) and not -(2**63) <= value < 2**64:
+                return column
+    return None
 
 
 def _check_consistent(group: list[Mapping[str, Any]], plan: _ColumnPlan) -> None:
@@ -898,10 +1046,13 @@ def _check_consistent(group: list[Mapping[str, Any]], plan: _ColumnPlan) -> None
     for row in group[1:]:
         # a row with the first row's columns is compared in one pass; any difference, or other
         # columns, takes the column-by-column loop, which names the first differing column
-        if tuple(row) == plan.columns and not any(map(ne, first_values, plan.event_values(row))):
-            continue
+        try:
+            if tuple(row) == plan.columns and not any(map(ne, first_values, plan.event_values(row))):
+                continue
+        except ArithmeticError:  # Decimal('sNaN') refuses comparisons: compare column by column
+            pass
         for column, value in row.items():
-            if column not in _CONSISTENCY_IGNORED and first.get(column) != value:
+            if column in _EVENT_LEVEL_COLUMNS and not _same_value(first.get(column), value):
                 raise RowRejected(
                     "conflicting_duplicate",
                     column,

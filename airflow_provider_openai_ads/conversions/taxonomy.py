@@ -87,8 +87,8 @@ def resolve_event_type(
             target = next((v for k, v in extra_aliases.items() if _alias_key(k) == folded), None)
         if target is not None:
             return resolve_event_type(target) if target not in EVENT_TYPES else (target, None)
-    if name in EVENT_TYPES and name != "custom":
-        return name, None
+    if name in EVENT_TYPES:
+        return name, None  # "custom" itself: the name then comes from custom_event_name
     event_type = BUILTIN_EVENT_TYPE_ALIASES.get(_alias_key(name))
     if event_type is not None:
         return event_type, None

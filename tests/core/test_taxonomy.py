@@ -187,7 +187,6 @@ def test_unknown_names_become_custom(name, custom_name):
     [
         "",
         "   ",
-        "custom",
         "Custom",
         "a" * 65,
         "-leading",
@@ -314,3 +313,8 @@ def test_normalize_integration_source_valid(raw, expected):
 )
 def test_normalize_integration_source_invalid(raw):
     assert normalize_integration_source(raw) is None
+
+
+def test_the_custom_type_itself_resolves_without_a_name():
+    """``event_type='custom'``: the custom event name then comes from the custom_event_name column."""
+    assert resolve_event_type("custom") == ("custom", None)

@@ -174,7 +174,12 @@ def raw_pii(rows: Iterable[Mapping[str, Any]], columns: Iterable[str] = PII_COLU
     """
     columns = tuple(columns)
     rows = list(rows)
-    others = {str(v) for row in rows for k, v in row.items() if k not in PII_COLUMNS}
+    others = {
+        str(v)
+        for row in rows
+        for k, v in row.items()
+        if k not in PII_COLUMNS and not (isinstance(v, int) and v.bit_length() > 10_000)
+    }
     others |= {v.strip().lower() for v in others}
     for row in rows:
         for column in columns:

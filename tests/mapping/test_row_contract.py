@@ -351,11 +351,6 @@ def test_custom_event_name_column_overrides_the_name_derived_from_event_type():
     assert (event["type"], event["custom_event_name"]) == ("custom", "webinar_joined")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: event_type 'custom' (the OpenAI type itself) with a custom_event_name column is rejected "
-    "as invalid_event_type: resolve_event_type('custom') returns None",
-)
 def test_event_type_custom_with_custom_event_name_column():
     event = one_event(event_type="custom", custom_event_name="webinar_joined").event
     assert (event["type"], event["custom_event_name"]) == ("custom", "webinar_joined")
@@ -498,11 +493,6 @@ def test_date_object_is_rejected_even_with_source_timezone():
     assert_rejected(mapped, "invalid_event_time", "event_time")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a date-only ISO string ('2026-03-19') is parsed as naive midnight, so with source_timezone "
-    "it is sent as a midnight timestamp instead of being rejected like a date object",
-)
 def test_date_only_string_is_rejected_even_with_source_timezone():
     mapped = one_event(event_time="2026-03-19", options={"source_timezone": "UTC"})
     assert_rejected(mapped, "invalid_event_time", "event_time")
@@ -517,11 +507,6 @@ def test_unparsable_event_time_is_rejected(value):
     assert_rejected(one_event(event_time=value), "invalid_event_time", "event_time")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an absurd epoch magnitude (Decimal('1E+100000')) is converted to a 100,000-digit int before "
-    "the window check: ~0.5 s for this row, ~30 s for Decimal('1E+999999'), unbounded beyond",
-)
 def test_absurd_epoch_magnitude_is_rejected_quickly():
     started = time.perf_counter()
     mapped = one_event(event_time=Decimal("1E+100000"))
@@ -604,11 +589,6 @@ def test_app_events_with_another_action_source_are_rejected(action_source):
     assert_rejected(mapped, "invalid_action_source", "action_source")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: default_action_source (e.g. 'web') is applied to app events that have no action_source, "
-    "which are then rejected (invalid_action_source) instead of being forced to mobile_app",
-)
 def test_app_events_without_action_source_ignore_a_web_default():
     mapped = one_event(
         event_type="app_installed", action_source=..., options={"default_action_source": "web"}
@@ -1053,11 +1033,6 @@ def test_missing_currency_is_rejected():
         "EUR",
         pytest.param(
             "eur",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: MappingOptions accepts default_currency='eur' but keeps it lower-case: rows relying "
-                "on it are rejected (invalid_currency, field value) and currency-only events carry 'eur'",
-            ),
         ),
     ],
 )
@@ -1072,11 +1047,6 @@ def test_default_currency_applies_and_the_row_currency_wins(default_currency):
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with default_currency='eur' a row without amount is built with data.currency 'eur', "
-    "which the schema rejects (currency must be upper-case)",
-)
 def test_lowercase_default_currency_is_sent_upper_case():
     assert one_event(options={"default_currency": "eur"}).event["data"] == {
         "type": "contents",
@@ -1152,11 +1122,6 @@ def test_contents_items_drop_null_keys_and_stringify_numeric_ids():
             [{"id": "a", "variant_dict": {"size": 1}}],
             "contents[0].variant_dict",
             "invalid_item_variant",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: an invalid contents[i].variant_dict is reported with field 'item_variant' "
-                "(a column the row does not have) instead of 'contents[i].variant_dict'",
-            ),
         ),
     ],
 )
@@ -1273,12 +1238,6 @@ def test_consecutive_rows_with_the_same_event_id_are_one_event_with_n_items():
     assert mapped.report.events_built == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: columns outside the row contract (which the transfer logs as 'ignored') take part in the "
-    "duplicate check: an orders x line-items join with a per-line column such as line_number rejects every "
-    "multi-line order as conflicting_duplicate",
-)
 def test_columns_outside_the_contract_do_not_split_line_items():
     rows = [
         row(event_id="o-7", item_id="a", line_number=1, line_margin=Decimal("0.5")),
@@ -1375,11 +1334,6 @@ def test_invalid_plan_id_is_rejected():
     assert_rejected(one_event(event_type="subscribe", plan_id={"id": 1}), "invalid_plan_id", "plan_id")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='BUG: a blank plan_id on a plan_enrollment/custom event is sent as "plan_id": null '
-    "(Appendix A rule 11: omit keys with None values)",
-)
 def test_blank_plan_id_is_omitted():
     assert one_event(event_type="subscribe", plan_id="  ").event["data"] == {"type": "plan_enrollment"}
 

@@ -195,14 +195,6 @@ def test_hook_rejects_a_10mb_api_shaped_event(tmp_path: Path, emulator: Emulator
     assert sorted(accepted_ids(emulator)) == ["h-0", "h-2"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an oversized cell is only caught after the whole event is serialized: orjson.dumps "
-    "reserves worst-case escaping space, so a 10 MB user_agent peaks at about 140 MB (13x) and a contents "
-    "array of small items at about 20x its size (2.5 MB: 49 MB; 10 MB: about 250 MB), before event_too_large; a 100 MB cell would need "
-    "1.3-2.5 GB on the worker. A size check of the raw row (or of each text value) before building "
-    "the event would keep the peak near the cell's own size",
-)
 @pytest.mark.parametrize("column", ["user_agent", "contents"])
 def test_an_oversized_cell_costs_memory_of_the_order_of_its_own_size(
     tmp_path: Path, emulator: EmulatorServer, define_conns, column: str

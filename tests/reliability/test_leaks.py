@@ -266,13 +266,6 @@ def test_nothing_identifying_reaches_logs_errors_xcom_files_or_fields(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: rejection messages quote the offending value: an invalid event_type is echoed "
-    "(first 64 characters) into the report samples, the rejected-rows file and the task's "
-    "exception, so an identifier in the wrong column (e.g. email AS event_type) leaks raw; "
-    "_safe_message only redacts API messages",
-)
 def test_an_identifier_in_the_wrong_column_is_not_echoed(
     tmp_path: Path, emulator: EmulatorServer, define_conns
 ) -> None:
