@@ -258,8 +258,9 @@ def test_permanent_outage_ends_within_one_run_level_budget(
         operator(tmp_path, retry=policy, timeout=CLIENT_TIMEOUT_S).execute({"ti": ti})
     run_s = time.monotonic() - started
     assert ti.pushed["openai_ads_report"]["events"]["failed"] == len(ids["ok"]) + len(ids["poison"])
-    # 40 batches, 4 in flight: 10 rounds of 0.5 s; one budget (plus slack) is what the task was given
-    assert run_s <= 2 * policy.budget_s + 1.0, run_s
+    # 40 batches, 4 in flight: one budget per round would be 10 rounds of 0.5 s plus the ~1-2 s it
+    # takes to read and map 40,000 rows (over 6 s); one budget for the run keeps it well under 4 s
+    assert run_s <= 2 * policy.budget_s + 3.0, run_s
 
 
 def test_outage_shorter_than_the_budget_is_absorbed(
