@@ -56,6 +56,9 @@ from airflow_provider_openai_ads.conversions.taxonomy import (
 )
 
 MAX_EVENT_ID_LENGTH = 512
+#: text that reaches the payload unhashed is refused above this, before the event is built, so a
+#: huge cell never costs more than a few copies of itself (the event as a whole is capped likewise)
+MAX_VALUE_CHARS = DEFAULT_MAX_EVENT_BYTES
 _MAX_EVENT_ID_BITS = int(MAX_EVENT_ID_LENGTH * 3.33)  # about 512 decimal digits
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _ONE_MS = dt.timedelta(milliseconds=1)
@@ -147,8 +150,6 @@ class MappingOptions:
     :param consent_policy: for rows whose ``consent`` is false: ``drop`` (skip, counted) or
         ``opt_out`` (send with ``opt_out: true``).
     :param user_schema: ``lists`` (newest documented shape) or ``singular`` (older shape).
-    :param max_value_chars: a text or bytes value longer than this rejects its event
-        (``event_too_large``) before anything is built from it, so a huge cell costs little memory.
     """
 
     default_event_type: str | None = None
@@ -158,7 +159,6 @@ class MappingOptions:
     source_timezone: str | None = None
     consent_policy: Literal["drop", "opt_out"] = "drop"
     user_schema: Literal["lists", "singular"] = "lists"
-    max_value_chars: int = DEFAULT_MAX_EVENT_BYTES
 
     def __post_init__(self) -> None:
         if self.consent_policy not in ("drop", "opt_out"):
@@ -209,7 +209,6 @@ class _ColumnPlan:
         "geo_memo",
         "geo_values",
         "scalar_columns",
-        "text_values",
         "user_columns",
         "user_values",
     )
@@ -227,8 +226,6 @@ class _ColumnPlan:
         #: the columns merged rows must agree on, in row order (as _check_consistent reports them)
         self.event_columns = tuple(c for c in columns if c in _EVENT_LEVEL_COLUMNS)
         self.event_values = _values_getter(self.event_columns)
-        #: values expected to be text (the value lengths checked in C); learnt from the first row
-        self.text_values: Callable[[Mapping[str, Any]], tuple] | None = None
 
 
 def _values_getter(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple]:
@@ -255,6 +252,7 @@ def _geo_entry(specs: tuple, values: tuple) -> tuple[dict[str, list[str]], tuple
     return entries, tuple(invalid)
 
 
+_UNSEEN = object()
 _MAX_CACHED = 1024  # bound of each per-mapper cache (column sets, event type and currency spellings)
 #: user columns with few distinct values, whose (pure) normalization is memoized per column set
 _REPEATING_USER_COLUMNS = frozenset({"user_agent"})
@@ -319,7 +317,6 @@ class RowMapper:
         event_id = None
         try:
             event_id = _event_id(group[0].get("event_id"))
-            _check_sizes(group, self._plan(group[0]), self.options.max_value_chars)
             event = self._build(group, event_id, now_ms)
         except RowRejected as rejected:
             self.report.add_outcome(
@@ -412,7 +409,12 @@ class RowMapper:
             event["action_source"] = action_source
 
         source_url = get("source_url")
-        source_url = source_url.strip() if type(source_url) is str else _text(source_url, "source_url")
+        if type(source_url) is str:
+            if len(source_url) > MAX_VALUE_CHARS:
+                raise _too_large("source_url", source_url)
+            source_url = source_url.strip()
+        else:
+            source_url = _text(source_url, "source_url")
         if source_url:
             if source_url not in self._valid_urls:  # a query's URLs repeat
                 try:
@@ -430,7 +432,12 @@ class RowMapper:
             raise RowRejected("missing_source_url", "source_url", "source_url is required for web events")
 
         oppref = get("oppref")
-        oppref = oppref.strip() if type(oppref) is str else _text(oppref, "oppref")
+        if type(oppref) is str:
+            if len(oppref) > MAX_VALUE_CHARS:
+                raise _too_large("oppref", oppref)
+            oppref = oppref.strip()
+        else:
+            oppref = _text(oppref, "oppref")
         if oppref:
             event["oppref"] = oppref
 
@@ -494,9 +501,11 @@ class RowMapper:
                     "missing_event_type", "event_type", "no event_type and no default event type"
                 )
             return self._default_type
-        if name not in self._type_cache:
-            self._type_cache[name] = resolve_event_type(name, self.options.event_type_map)
-        resolved = self._type_cache[name]
+        resolved = self._type_cache.get(name, _UNSEEN)
+        if resolved is _UNSEEN:
+            resolved = resolve_event_type(name, self.options.event_type_map)
+            if len(self._type_cache) < _MAX_CACHED:
+                self._type_cache[name] = resolved
         if resolved is None:
             raise RowRejected(
                 "invalid_event_type",
@@ -578,7 +587,12 @@ class RowMapper:
             raw = row[column]
             if raw is None:
                 continue
-            value = normalize(raw) if type(raw) is str else None
+            if type(raw) is str:
+                if len(raw) > MAX_VALUE_CHARS:
+                    raise _too_large(column, raw)
+                value = normalize(raw)
+            else:
+                value = None
             if value is not None:
                 user[column] = value
             else:
@@ -729,6 +743,8 @@ def _text(
     if value is None:
         return None
     if isinstance(value, str):
+        if len(value) > MAX_VALUE_CHARS:
+            raise _too_large(column, value)
         return value.strip() or None
     if allow_numbers and isinstance(value, int | Decimal) and not isinstance(value, bool):
         return str(value)
@@ -842,9 +858,7 @@ def _items(group: list[Mapping[str, Any]], currency: str | None, report: Report)
         item: dict[str, Any] = {}
         # _text(..., allow_numbers=True), inlined for str values: "" (blank) is left out like None
         if item_id is not None:
-            item_id = (
-                item_id.strip() if type(item_id) is str else _text(item_id, "item_id", allow_numbers=True)
-            )
+            item_id = _text(item_id, "item_id", allow_numbers=True)
             if item_id:
                 item["id"] = item_id
         group_id = get("item_group_id")
@@ -853,7 +867,7 @@ def _items(group: list[Mapping[str, Any]], currency: str | None, report: Report)
             if group_id:
                 item["group_id"] = group_id
         if name is not None:
-            name = name.strip() if type(name) is str else _text(name, "item_name", allow_numbers=True)
+            name = _text(name, "item_name", allow_numbers=True)
             if name:
                 item["name"] = name
         content_type = get("item_content_type")
@@ -911,6 +925,8 @@ _MAX_QUANTITY = 2**31 - 1
 
 def _variant(value: object, column: str = "item_variant") -> dict[str, str]:
     if isinstance(value, str):
+        if len(value) > MAX_VALUE_CHARS:
+            raise _too_large(column, value)
         try:
             value = orjson.loads(value)
         except orjson.JSONDecodeError:
@@ -924,6 +940,8 @@ def _variant(value: object, column: str = "item_variant") -> dict[str, str]:
 
 def _contents_column(value: object, currency: str | None) -> list[dict[str, Any]]:
     if isinstance(value, str | bytes):
+        if len(value) > MAX_VALUE_CHARS:
+            raise _too_large("contents", value)
         try:
             value = orjson.loads(value)
         except orjson.JSONDecodeError:
@@ -973,49 +991,12 @@ def _contents_column(value: object, currency: str | None) -> list[dict[str, Any]
 _EVENT_LEVEL_COLUMNS = frozenset(EVENT_COLUMNS) - {"contents"}
 
 
-#: columns whose text reaches the payload as it is (hashed, truncated and enum columns do not)
-_PASS_THROUGH_COLUMNS = frozenset(
-    {"event_id", "event_type", "custom_event_name", "source_url", "oppref", "obref", "user_agent", "plan_id"}
-    | {"contents", "item_id", "item_name", "item_group_id", "item_content_type", "item_variant"}
-)
-
-
-def _check_sizes(group: list[Mapping[str, Any]], plan: _ColumnPlan, limit: int) -> None:
-    """Reject an event whose pass-through text is longer than ``limit``, before building it.
-
-    The common case runs in C: the total length of those columns (the item columns only for the
-    rows after the first, whose other values must equal the first row's).
-    """
-    if plan.text_values is None:
-        columns = [c for c in plan.columns if c in _PASS_THROUGH_COLUMNS]
-        item_columns = [c for c in columns if c in ITEM_COLUMNS]
-        plan.text_values = (_tuple_getter(columns), _tuple_getter(item_columns))
-    first_getter, item_getter = plan.text_values
-    for index, row in enumerate(group):
-        try:
-            values = (item_getter if index else first_getter)(row)
-        except KeyError:  # a merged row with other columns than the first: scan it all
-            values = tuple(row.values())
-        try:  # all of them together within the limit: none is over it (one C-level join)
-            total = len("".join(values))
-        except TypeError:  # a NULL or a value of another type among them
-            total = sum(len(v) for v in values if type(v) in (str, bytes))
-        if total <= limit:
-            continue
-        for column, value in row.items():
-            if type(value) in (str, bytes) and len(value) > limit:
-                raise RowRejected(
-                    "event_too_large",
-                    column,
-                    f"the {column} value has {len(value)} characters, over the {limit}-byte limit per event",
-                )
-
-
-def _tuple_getter(columns: list[str]) -> Callable[[Mapping[str, Any]], tuple]:
-    """``row -> tuple of row[c]`` for any number of columns (itemgetter returns a bare value for one)."""
-    if len(columns) > 1:
-        return itemgetter(*columns)
-    return lambda row: tuple(row[c] for c in columns)
+def _too_large(column: str, value: str | bytes) -> RowRejected:
+    return RowRejected(
+        "event_too_large",
+        column,
+        f"the {column} value has {len(value)} characters, over the {MAX_VALUE_CHARS}-byte limit per event",
+    )
 
 
 def _same_value(a: object, b: object) -> bool:
