@@ -8,9 +8,13 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+import orjson
 
 import airflow_provider_openai_ads
 from airflow_provider_openai_ads.emulator.cli import BANNER, config_to_argv
@@ -103,12 +107,19 @@ class EmulatorProcess:
 
     # -- control over HTTP ---------------------------------------------------------------------
 
-    def _call(self, method: str, route: str, **kwargs: Any) -> Any:
-        import httpx  # here, not at the top: httpx costs ~0.2 s to import, the CLI's start-up must not pay it
-
-        response = httpx.request(method, f"{self.url}/_emulator/{route}", timeout=30.0, **kwargs)
-        response.raise_for_status()
-        return response.json()
+    def _call(
+        self, method: str, route: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> Any:
+        """One control request (the standard library's client: httpx stays in the API client module)."""
+        url = f"{self.url}/_emulator/{route}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        data = None if json is None else orjson.dumps(json)
+        request = urllib.request.Request(
+            url, data=data, method=method, headers={"Content-Type": "application/json"} if data else {}
+        )
+        with urllib.request.urlopen(request, timeout=30.0) as response:
+            return orjson.loads(response.read())
 
     def stats(self) -> dict[str, Any]:
         return self._call("GET", "stats")
