@@ -380,12 +380,8 @@ class RowMapper:
         if custom_name is not None:
             event["custom_event_name"] = custom_name
 
-        # _text(...) is inlined below for str values, the common case: blank and None both end up falsy
         get = row.get
-        action_source = get("action_source")
-        action_source = (
-            action_source.strip() if type(action_source) is str else _text(action_source, "action_source")
-        )
+        action_source = _text(get("action_source"), "action_source")
         if action_source:
             action_source = action_source.lower()
         elif event_type in APP_EVENT_TYPES:
@@ -408,13 +404,7 @@ class RowMapper:
                 )
             event["action_source"] = action_source
 
-        source_url = get("source_url")
-        if type(source_url) is str:
-            if len(source_url) > MAX_VALUE_CHARS:
-                raise _too_large("source_url", source_url)
-            source_url = source_url.strip()
-        else:
-            source_url = _text(source_url, "source_url")
+        source_url = _text(get("source_url"), "source_url")
         if source_url:
             if source_url not in self._valid_urls:  # a query's URLs repeat
                 try:
@@ -431,13 +421,7 @@ class RowMapper:
         elif action_source == "web":
             raise RowRejected("missing_source_url", "source_url", "source_url is required for web events")
 
-        oppref = get("oppref")
-        if type(oppref) is str:
-            if len(oppref) > MAX_VALUE_CHARS:
-                raise _too_large("oppref", oppref)
-            oppref = oppref.strip()
-        else:
-            oppref = _text(oppref, "oppref")
+        oppref = _text(get("oppref"), "oppref")
         if oppref:
             event["oppref"] = oppref
 
