@@ -827,6 +827,15 @@ def _to_singular(user: dict[str, Any], report: Report) -> dict[str, Any]:
     return singular
 
 
+#: item text column -> content item key, and whether numbers are accepted as text
+_ITEM_TEXT_COLUMNS = (
+    ("item_id", "id", True),
+    ("item_group_id", "group_id", True),
+    ("item_name", "name", True),
+    ("item_content_type", "content_type", False),
+)
+
+
 def _items(group: list[Mapping[str, Any]], currency: str | None, report: Report) -> list[dict[str, Any]]:
     contents = group[0].get("contents")
     if contents is not None:
@@ -840,25 +849,12 @@ def _items(group: list[Mapping[str, Any]], currency: str | None, report: Report)
                 report.dropped_fields["contents:item_without_id_or_name"] += 1
             continue
         item: dict[str, Any] = {}
-        # _text(..., allow_numbers=True), inlined for str values: "" (blank) is left out like None
-        if item_id is not None:
-            item_id = _text(item_id, "item_id", allow_numbers=True)
-            if item_id:
-                item["id"] = item_id
-        group_id = get("item_group_id")
-        if group_id is not None:
-            group_id = _text(group_id, "item_group_id", allow_numbers=True)
-            if group_id:
-                item["group_id"] = group_id
-        if name is not None:
-            name = _text(name, "item_name", allow_numbers=True)
-            if name:
-                item["name"] = name
-        content_type = get("item_content_type")
-        if content_type is not None:
-            content_type = _text(content_type, "item_content_type")
-            if content_type is not None:
-                item["content_type"] = content_type
+        for column, key, allow_numbers in _ITEM_TEXT_COLUMNS:
+            value = get(column)
+            if value is not None:
+                value = _text(value, column, allow_numbers=allow_numbers)
+                if value:  # blank is left out like NULL
+                    item[key] = value
         quantity = get("item_quantity")
         if quantity is not None:
             item["quantity"] = (
