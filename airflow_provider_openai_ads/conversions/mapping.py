@@ -14,7 +14,6 @@ pydantic models, and the checks give precise reasons); tests hold it to the pyda
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,18 +22,14 @@ from functools import lru_cache
 from operator import itemgetter, ne
 from typing import Any, Literal
 from urllib.parse import urlsplit
-from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from pydantic import ValidationError
 
 from airflow_provider_openai_ads.conversions import identity
-from airflow_provider_openai_ads.conversions.batching import DEFAULT_MAX_EVENT_BYTES, PreparedEvent
+from airflow_provider_openai_ads.conversions.batching import PreparedEvent
 from airflow_provider_openai_ads.conversions.money import (
-    MoneyError,
-    check_minor_units,
-    major_to_minor,
     normalize_currency,
 )
 from airflow_provider_openai_ads.conversions.report import Rejection, Report
@@ -42,7 +37,6 @@ from airflow_provider_openai_ads.conversions.schema import describe_errors, dump
 from airflow_provider_openai_ads.conversions.taxonomy import (
     ACTION_SOURCES,
     APP_EVENT_TYPES,
-    CONTENT_ITEM_KEYS,
     DATA_TYPE_FOR_EVENT,
     EVENT_TYPES,
     MAX_EVENT_AGE_MS,
@@ -54,18 +48,26 @@ from airflow_provider_openai_ads.conversions.taxonomy import (
     resolve_event_type,
     window_violation,
 )
+from airflow_provider_openai_ads.conversions.values import (
+    MAX_QUANTITY,
+    MAX_VALUE_CHARS,
+    RowRejected,
+    is_number_text,
+    minor_units,
+    parse_contents,
+    parse_currency,
+    parse_event_id,
+    parse_flag,
+    parse_quantity,
+    parse_variant,
+    text_or_none,
+    too_large,
+)
 
-MAX_EVENT_ID_LENGTH = 512
-#: text that reaches the payload unhashed is refused above this, before the event is built, so a
-#: huge cell never costs more than a few copies of itself (the event as a whole is capped likewise)
-MAX_VALUE_CHARS = DEFAULT_MAX_EVENT_BYTES
-_MAX_EVENT_ID_BITS = int(MAX_EVENT_ID_LENGTH * 3.33)  # about 512 decimal digits
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _ONE_MS = dt.timedelta(milliseconds=1)
 _FAR_FUTURE_MS = 10**16  # stands in for absurd epoch values, which the window check then rejects
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # numbers above this are epoch milliseconds, below are seconds
-_TRUE = frozenset({"true", "t", "yes", "y", "1"})
-_FALSE = frozenset({"false", "f", "no", "n", "0"})
 
 ITEM_COLUMNS = (
     "item_id",
@@ -126,16 +128,6 @@ _SINGULAR_USER_KEYS = {
     "cities": "city",
     "postal_codes": "zip_code",
 }
-
-
-class RowRejected(Exception):
-    """Raised inside the mapping for a row group that cannot become an event."""
-
-    def __init__(self, reason: str, field: str | None, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -316,7 +308,7 @@ class RowMapper:
         now_ms = int(self._clock() * 1000)
         event_id = None
         try:
-            event_id = _event_id(group[0].get("event_id"))
+            event_id = parse_event_id(group[0].get("event_id"))
             event = self._build(group, event_id, now_ms)
         except RowRejected as rejected:
             self.report.add_outcome(
@@ -381,7 +373,7 @@ class RowMapper:
             event["custom_event_name"] = custom_name
 
         get = row.get
-        action_source = _text(get("action_source"), "action_source")
+        action_source = text_or_none(get("action_source"), "action_source")
         if action_source:
             action_source = action_source.lower()
         elif event_type in APP_EVENT_TYPES:
@@ -404,7 +396,7 @@ class RowMapper:
                 )
             event["action_source"] = action_source
 
-        source_url = _text(get("source_url"), "source_url")
+        source_url = text_or_none(get("source_url"), "source_url")
         if source_url:
             if source_url not in self._valid_urls:  # a query's URLs repeat
                 try:
@@ -421,15 +413,15 @@ class RowMapper:
         elif action_source == "web":
             raise RowRejected("missing_source_url", "source_url", "source_url is required for web events")
 
-        oppref = _text(get("oppref"), "oppref")
+        oppref = text_or_none(get("oppref"), "oppref")
         if oppref:
             event["oppref"] = oppref
 
         opt_out, consent = get("opt_out"), get("consent")
         if opt_out is not None:
-            opt_out = _flag(opt_out, "opt_out")
+            opt_out = parse_flag(opt_out, "opt_out")
         if consent is not None:
-            consent = _flag(consent, "consent")
+            consent = parse_flag(consent, "consent")
         if consent is False:
             if self.options.consent_policy == "drop":
                 self.report.add_outcome(
@@ -459,7 +451,7 @@ class RowMapper:
         event_type, custom_name = resolved
         explicit_custom = row.get("custom_event_name")
         if explicit_custom is not None:
-            explicit_custom = _text(explicit_custom, "custom_event_name")
+            explicit_custom = text_or_none(explicit_custom, "custom_event_name")
         if explicit_custom is not None:
             if event_type != "custom":
                 raise RowRejected(
@@ -478,7 +470,7 @@ class RowMapper:
         return event_type, custom_name
 
     def _resolve_event_type(self, raw: object) -> tuple[str, str | None]:
-        name = _text(raw, "event_type")
+        name = text_or_none(raw, "event_type")
         if name is None:
             if self._default_type is None:
                 raise RowRejected(
@@ -508,7 +500,7 @@ class RowMapper:
             raise RowRejected("missing_event_time", "event_time", "event_time is required")
         if isinstance(value, str):
             text = value.strip()
-            if _is_number(text):
+            if is_number_text(text):
                 value = Decimal(text)
             elif "T" not in text.upper() and " " not in text and ":" not in text:
                 raise RowRejected(
@@ -573,7 +565,7 @@ class RowMapper:
                 continue
             if type(raw) is str:
                 if len(raw) > MAX_VALUE_CHARS:
-                    raise _too_large(column, raw)
+                    raise too_large(column, raw)
                 value = normalize(raw)
             else:
                 value = None
@@ -604,7 +596,7 @@ class RowMapper:
     def _currency(self, value: object, column: str) -> str:
         code = self._currencies.get(value) if type(value) is str else None
         if code is None:
-            code = _currency(value, column)
+            code = parse_currency(value, column)
             if type(value) is str and len(self._currencies) < _MAX_CACHED:
                 self._currencies[value] = code
         return code
@@ -625,7 +617,7 @@ class RowMapper:
             column = "amount" if amount is not None else "value"
             if currency is None:
                 raise RowRejected("missing_currency", "currency", f"a currency is required with {column}")
-            data["amount"] = _money(amount, value, currency, column)
+            data["amount"] = minor_units(amount, value, currency, column)
             data["currency"] = currency
         elif currency is not None:
             data["currency"] = currency
@@ -638,7 +630,7 @@ class RowMapper:
                 self.report.dropped_fields[f"contents:not_allowed_for_{shape}"] += 1
         plan_id = row.get("plan_id")
         if plan_id is not None:
-            plan_id = _text(plan_id, "plan_id", allow_numbers=True)
+            plan_id = text_or_none(plan_id, "plan_id", allow_numbers=True)
             if plan_id is None:
                 pass
             elif shape in SHAPES_WITH_PLAN_ID:
@@ -681,107 +673,6 @@ def prepare_api_events(
 
 
 # -- value helpers -----------------------------------------------------------------------------
-
-
-def _event_id(value: object) -> str:
-    if isinstance(value, str):
-        text = value.strip()
-    elif isinstance(value, int) and not isinstance(value, bool):
-        if value.bit_length() > _MAX_EVENT_ID_BITS:
-            raise RowRejected(
-                "invalid_event_id", "event_id", f"event_id is longer than {MAX_EVENT_ID_LENGTH} characters"
-            )
-        text = str(value)
-    elif isinstance(value, UUID):
-        text = str(value)
-    elif isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-        if value.adjusted() >= MAX_EVENT_ID_LENGTH:
-            raise RowRejected(
-                "invalid_event_id", "event_id", f"event_id is longer than {MAX_EVENT_ID_LENGTH} characters"
-            )
-        text = str(int(value))
-    elif value is None:
-        raise RowRejected("missing_event_id", "event_id", "event_id is required (a stable business id)")
-    else:
-        raise RowRejected(
-            "invalid_event_id", "event_id", f"event_id must be text or an integer, not {_kind(value)}"
-        )
-    if not text:
-        raise RowRejected("missing_event_id", "event_id", "event_id is blank")
-    if not text.isascii():
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            raise RowRejected("invalid_event_id", "event_id", "event_id is not valid Unicode text") from None
-    if len(text) > MAX_EVENT_ID_LENGTH:
-        raise RowRejected(
-            "invalid_event_id", "event_id", f"event_id is longer than {MAX_EVENT_ID_LENGTH} characters"
-        )
-    return text
-
-
-def _text(
-    value: object, column: str, *, allow_numbers: bool = False, reason: str | None = None
-) -> str | None:
-    """A stripped string, None for NULL or blank; other types are rejected (numbers if allowed)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if len(value) > MAX_VALUE_CHARS:
-            raise _too_large(column, value)
-        return value.strip() or None
-    if allow_numbers and isinstance(value, int | Decimal) and not isinstance(value, bool):
-        return str(value)
-    raise RowRejected(reason or f"invalid_{column}", column, f"{column} must be text, not {_kind(value)}")
-
-
-def _flag(value: object, column: str) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        folded = value.strip().lower()
-        if folded in _TRUE:
-            return True
-        if folded in _FALSE:
-            return False
-    raise RowRejected(f"invalid_{column}", column, f"{column} must be a boolean")
-
-
-def _is_number(text: str) -> bool:
-    if not text.isascii():  # str.isdigit() also accepts digits such as '²' that Decimal refuses
-        return False
-    head, _, tail = text.partition(".")
-    return bool(head) and head.lstrip("-").isdigit() and (not tail or tail.isdigit())
-
-
-def _currency(value: object, column: str) -> str:
-    try:
-        return normalize_currency(value)
-    except MoneyError as exc:
-        raise RowRejected(exc.code, column, str(exc)) from None
-
-
-def _money(amount: object, value: object, currency: str, column: str) -> int:
-    try:
-        if amount is not None:
-            return check_minor_units(amount)
-        if type(value) is str or (type(value) is Decimal and value.is_finite() and value):
-            return _major_to_minor_cached(value, currency)
-        return major_to_minor(value, currency)
-    except MoneyError as exc:
-        raise RowRejected(exc.code, column, str(exc)) from None
-
-
-@lru_cache(maxsize=4096)
-def _major_to_minor_cached(value: str | Decimal, currency: str) -> int:
-    """:func:`major_to_minor` once per distinct price: a catalog's prices repeat on every order.
-
-    Only for text and nonzero finite decimals, whose conversion depends on their value alone
-    (``Decimal("0E+50") == 0`` but is refused as too large). Errors are not cached.
-    """
-    return major_to_minor(value, currency)
 
 
 def _user_values(
@@ -839,7 +730,7 @@ _ITEM_TEXT_COLUMNS = (
 def _items(group: list[Mapping[str, Any]], currency: str | None, report: Report) -> list[dict[str, Any]]:
     contents = group[0].get("contents")
     if contents is not None:
-        return _contents_column(contents, currency)
+        return parse_contents(contents, currency)
     items = []
     for row in group:
         get = row.get
@@ -852,18 +743,18 @@ def _items(group: list[Mapping[str, Any]], currency: str | None, report: Report)
         for column, key, allow_numbers in _ITEM_TEXT_COLUMNS:
             value = get(column)
             if value is not None:
-                value = _text(value, column, allow_numbers=allow_numbers)
+                value = text_or_none(value, column, allow_numbers=allow_numbers)
                 if value:  # blank is left out like NULL
                     item[key] = value
         quantity = get("item_quantity")
         if quantity is not None:
             item["quantity"] = (
                 quantity
-                if type(quantity) is int and 1 <= quantity <= _MAX_QUANTITY
-                else _quantity(quantity, "item_quantity")
+                if type(quantity) is int and 1 <= quantity <= MAX_QUANTITY
+                else parse_quantity(quantity, "item_quantity")
             )
         item_currency = get("item_currency")
-        item_currency = _currency(item_currency, "item_currency") if item_currency is not None else None
+        item_currency = parse_currency(item_currency, "item_currency") if item_currency is not None else None
         amount, price = get("item_amount"), get("item_price")
         if amount is not None or price is not None:
             column = "item_amount" if amount is not None else "item_price"
@@ -876,107 +767,18 @@ def _items(group: list[Mapping[str, Any]], currency: str | None, report: Report)
                 raise RowRejected(
                     "missing_currency", "item_currency", f"a currency is required with {column}"
                 )
-            item["amount"] = _money(amount, price, effective, column)
+            item["amount"] = minor_units(amount, price, effective, column)
         if item_currency is not None:
             item["currency"] = item_currency
         variant = get("item_variant")
         if variant is not None:
-            item["variant_dict"] = _variant(variant)
-        items.append(item)
-    return items
-
-
-def _quantity(value: object, column: str) -> int:
-    if isinstance(value, str):
-        text = value.strip()
-        value = int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
-    elif isinstance(value, float | Decimal):
-        finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
-        value = int(value) if finite and abs(value) <= _MAX_QUANTITY and value == int(value) else None
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MAX_QUANTITY:
-        raise RowRejected(
-            "invalid_quantity", column, f"quantity must be a whole number between 1 and {_MAX_QUANTITY}"
-        )
-    return value
-
-
-_MAX_QUANTITY = 2**31 - 1
-
-
-def _variant(value: object, column: str = "item_variant") -> dict[str, str]:
-    if isinstance(value, str):
-        if len(value) > MAX_VALUE_CHARS:
-            raise _too_large(column, value)
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise RowRejected("invalid_item_variant", column, "not a JSON object") from None
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise RowRejected("invalid_item_variant", column, "must be an object of text values")
-    return value
-
-
-def _contents_column(value: object, currency: str | None) -> list[dict[str, Any]]:
-    if isinstance(value, str | bytes):
-        if len(value) > MAX_VALUE_CHARS:
-            raise _too_large("contents", value)
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise RowRejected("invalid_contents", "contents", "contents is not valid JSON") from None
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise RowRejected("invalid_contents", "contents", "contents must be a JSON array of objects")
-    items = []
-    for index, raw in enumerate(value):
-        field_name = f"contents[{index}]"
-        unknown = set(raw) - CONTENT_ITEM_KEYS
-        if unknown:
-            raise RowRejected(
-                "invalid_contents",
-                field_name,
-                f"unknown item keys {sorted(map(str, unknown))[:5]}; allowed: {sorted(CONTENT_ITEM_KEYS)}",
-            )
-        item = {k: v for k, v in raw.items() if v is not None}
-        for key in ("id", "group_id", "name", "content_type"):
-            if key in item:
-                text = _text(
-                    item[key],
-                    f"{field_name}.{key}",
-                    allow_numbers=key != "content_type",
-                    reason="invalid_contents",
-                )
-                if text is None:
-                    del item[key]
-                else:
-                    item[key] = text
-        if "quantity" in item:
-            item["quantity"] = _quantity(item["quantity"], f"{field_name}.quantity")
-        if "currency" in item:
-            item["currency"] = _currency(item["currency"], f"{field_name}.currency")
-        if "amount" in item:
-            if item.get("currency", currency) is None:
-                raise RowRejected(
-                    "missing_currency", f"{field_name}.currency", "a currency is required with an amount"
-                )
-            item["amount"] = _money(item["amount"], None, "", f"{field_name}.amount")
-        if "variant_dict" in item:
-            item["variant_dict"] = _variant(item["variant_dict"], f"{field_name}.variant_dict")
+            item["variant_dict"] = parse_variant(variant)
         items.append(item)
     return items
 
 
 #: the columns merged rows must agree on: row-contract columns that are not per line item
 _EVENT_LEVEL_COLUMNS = frozenset(EVENT_COLUMNS) - {"contents"}
-
-
-def _too_large(column: str, value: str | bytes) -> RowRejected:
-    return RowRejected(
-        "event_too_large",
-        column,
-        f"the {column} value has {len(value)} characters, over the {MAX_VALUE_CHARS}-byte limit per event",
-    )
 
 
 def _same_value(a: object, b: object) -> bool:
@@ -1031,10 +833,6 @@ def _count_coverage(event: dict[str, Any], report: Report) -> None:
     user = event.get("user")
     if user:
         coverage.update(user.keys())  # coverage[key] += 1 for each user key
-
-
-def _kind(value: object) -> str:
-    return type(value).__name__
 
 
 assert set(DATA_TYPE_FOR_EVENT) == EVENT_TYPES
