@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from airflow_provider_openai_ads.conversions import identity
 from airflow_provider_openai_ads.conversions.batching import PreparedEvent
+from airflow_provider_openai_ads.conversions.fast_path import FastBuilder, fast_builder
 from airflow_provider_openai_ads.conversions.money import (
     normalize_currency,
 )
@@ -197,6 +198,7 @@ class _ColumnPlan:
         "columns",
         "event_columns",
         "event_values",
+        "fast_builders",
         "geo_columns",
         "geo_memo",
         "geo_values",
@@ -218,13 +220,15 @@ class _ColumnPlan:
         #: the columns merged rows must agree on, in row order (as _check_consistent reports them)
         self.event_columns = tuple(c for c in columns if c in _EVENT_LEVEL_COLUMNS)
         self.event_values = _values_getter(self.event_columns)
+        #: the fast path's builders for these columns, by how rows are read ("name" or "position")
+        self.fast_builders: dict[str, FastBuilder | None] = {}
 
 
-def _values_getter(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple]:
-    """``row -> tuple of row[c] for c in columns`` (an itemgetter, which returns a bare value for one)."""
-    if len(columns) > 1:
-        return itemgetter(*columns)
-    return lambda row: tuple(row[c] for c in columns)
+def _values_getter(keys: tuple) -> Callable[[Any], tuple]:
+    """``row -> tuple of row[k] for k in keys`` (an itemgetter, which returns a bare value for one)."""
+    if len(keys) > 1:
+        return itemgetter(*keys)
+    return lambda row: tuple(row[k] for k in keys)
 
 
 def _geo_entry(specs: tuple, values: tuple) -> tuple[dict[str, list[str]], tuple[str, ...]] | None:
@@ -259,10 +263,22 @@ def _memoized(spec: tuple) -> tuple:
 
 
 class RowMapper:
-    """Turns row-contract rows into prepared events, counting everything in ``report``."""
+    """Turns row-contract rows into prepared events, counting everything in ``report``.
 
-    def __init__(self, options: MappingOptions, report: Report, *, clock: Callable[[], float] = time.time):
+    ``fast_path=False`` builds every event on the general path (the reference the fast path is
+    tested against; the output is the same either way, only slower).
+    """
+
+    def __init__(
+        self,
+        options: MappingOptions,
+        report: Report,
+        *,
+        clock: Callable[[], float] = time.time,
+        fast_path: bool = True,
+    ):
         self.options = options
+        self._use_fast_path = fast_path
         self.report = report
         self._clock = clock
         self._tz = ZoneInfo(options.source_timezone) if options.source_timezone else None
@@ -278,46 +294,76 @@ class RowMapper:
         self._plans: dict[tuple[str, ...], _ColumnPlan] = {}
         self._last_plan: _ColumnPlan | None = None
         self._valid_urls: set[str] = set()
+        #: row groups the fast path left to the general path (the rest took the fast path)
+        self.fast_path_declined = 0
 
     def map_rows(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[PreparedEvent]:
-        report = self.report
-        group: list[Mapping[str, Any]] = []
-        group_id: object = None
-        for row in rows:
-            report.rows_read += 1
-            row_id = row.get("event_id")
-            try:
-                same = group and row_id is not None and row_id == group_id
-            except ArithmeticError:  # Decimal('sNaN') refuses comparisons
-                same = False
-            if same:
-                group.append(row)
-                continue
-            if group:
-                prepared = self._prepare(group)
-                if prepared is not None:
-                    yield prepared
-            group = [row]
-            group_id = row_id
-        if group:
-            prepared = self._prepare(group)
+        """Events of row-contract dicts (rows may differ in their columns)."""
+        for group in _groups(rows, self.report, lambda row: row.get("event_id")):
+            prepared = self._prepare(group, self._fast_builder(self._plan(group[0]), "name"), None)
             if prepared is not None:
                 yield prepared
 
-    def _prepare(self, group: list[Mapping[str, Any]]) -> PreparedEvent | None:
-        now_ms = int(self._clock() * 1000)
-        event_id = None
-        try:
-            event_id = parse_event_id(group[0].get("event_id"))
-            event = self._build(group, event_id, now_ms)
-        except RowRejected as rejected:
-            self.report.add_outcome(
-                Rejection(event_id, rejected.reason, rejected.message, rejected.field, rows=len(group)),
-                events=0,
+    def map_records(
+        self, columns: Sequence[str], records: Iterable[Sequence[Any]]
+    ) -> Iterator[PreparedEvent]:
+        """Events of database records: sequences of values in the order of ``columns``.
+
+        The same as ``map_rows`` over ``dict(zip(columns, record))``, without building the dicts
+        for the rows the fast path takes.
+        """
+        columns = tuple(columns)
+        if len(set(columns)) != len(columns):
+            raise ValueError(
+                f"duplicate column names: {sorted(c for c in set(columns) if columns.count(c) > 1)}"
             )
+        if "event_id" not in columns:  # the general path rejects every row, by name
+            yield from self.map_rows(dict(zip(columns, record, strict=True)) for record in records)
+            return
+        fast = self._fast_builder(self._plan_for(columns), "position")
+        id_at = columns.index("event_id")
+        for group in _groups(records, self.report, itemgetter(id_at)):
+            prepared = self._prepare(group, fast, columns)
+            if prepared is not None:
+                yield prepared
+
+    def _fast_builder(self, plan: _ColumnPlan, read_by: Literal["name", "position"]) -> FastBuilder | None:
+        if not self._use_fast_path:
             return None
-        if event is None:
-            return None
+        builders = plan.fast_builders
+        if read_by not in builders:
+            key = (
+                (lambda position, column: column)
+                if read_by == "name"
+                else (lambda position, column: position)
+            )
+            builders[read_by] = fast_builder(self, plan, key)
+        return builders[read_by]
+
+    def _prepare(
+        self, group: list[Any], fast: FastBuilder | None, columns: tuple[str, ...] | None
+    ) -> PreparedEvent | None:
+        """The prepared event of one row group, or None after counting why there is none.
+
+        ``group`` holds dicts, or records in the order of ``columns``. The fast path builds
+        the event if it can; otherwise the general path decides, on dicts.
+        """
+        now_ms = int(self._clock() * 1000)
+        event = None
+        if fast is not None:
+            try:
+                event = fast(group, now_ms)
+            except Exception:  # any surprise: the general path decides, and reports it precisely
+                event = None
+        if event is not None:
+            event_id = event["id"]
+        else:
+            self.fast_path_declined += 1
+            if columns is not None:
+                group, columns = _as_dicts(columns, group), None
+            event, event_id = self._build_general(group, now_ms)
+            if event is None:
+                return None
         try:
             payload = orjson.dumps(event)
         except TypeError:  # a lone surrogate in some text, or an integer beyond 64 bits
@@ -326,7 +372,7 @@ class RowMapper:
                     event_id,
                     "invalid_text",
                     "a value cannot be encoded as JSON (invalid Unicode or an out-of-range integer)",
-                    _unencodable_column(group),
+                    _unencodable_column(group if columns is None else _as_dicts(columns, group)),
                     rows=len(group),
                 ),
                 events=0,
@@ -336,8 +382,25 @@ class RowMapper:
         _count_coverage(event, self.report)
         return PreparedEvent(event_id, event["timestamp_ms"], payload, len(group))
 
+    def _build_general(
+        self, group: list[Mapping[str, Any]], now_ms: int
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """The general path: the event, or None after counting the rejection or skip."""
+        event_id = None
+        try:
+            event_id = parse_event_id(group[0].get("event_id"))
+            return self._build(group, event_id, now_ms), event_id
+        except RowRejected as rejected:
+            self.report.add_outcome(
+                Rejection(event_id, rejected.reason, rejected.message, rejected.field, rows=len(group)),
+                events=0,
+            )
+            return None, event_id
+
     def _plan(self, row: Mapping[str, Any]) -> _ColumnPlan:
-        columns = tuple(row)
+        return self._plan_for(tuple(row))
+
+    def _plan_for(self, columns: tuple[str, ...]) -> _ColumnPlan:
         plan = self._last_plan
         if plan is not None and plan.columns == columns:  # rows of one query: the same names, in order
             return plan
@@ -781,6 +844,32 @@ def _items(group: list[Mapping[str, Any]], currency: str | None, report: Report)
 _EVENT_LEVEL_COLUMNS = frozenset(EVENT_COLUMNS) - {"contents"}
 
 
+def _as_dicts(columns: tuple[str, ...], records: list[Sequence[Any]]) -> list[dict[str, Any]]:
+    return [dict(zip(columns, record, strict=True)) for record in records]
+
+
+def _groups(rows: Iterable[Any], report: Report, event_id_of: Callable[[Any], object]) -> Iterator[list[Any]]:
+    """Runs of consecutive rows with the same (non-NULL) event id, counting every row read."""
+    group: list[Any] = []
+    group_id: object = None
+    for row in rows:
+        report.rows_read += 1
+        row_id = event_id_of(row)
+        try:
+            same = group and row_id is not None and row_id == group_id
+        except ArithmeticError:  # Decimal('sNaN') refuses comparisons
+            same = False
+        if same:
+            group.append(row)
+            continue
+        if group:
+            yield group
+        group = [row]
+        group_id = row_id
+    if group:
+        yield group
+
+
 def _same_value(a: object, b: object) -> bool:
     try:
         return bool(a == b)
@@ -824,15 +913,14 @@ def _check_consistent(group: list[Mapping[str, Any]], plan: _ColumnPlan) -> None
 
 
 def _count_coverage(event: dict[str, Any], report: Report) -> None:
-    """Match keys carried by a built event (``oppref``, and each ``user`` key)."""
-    coverage = report.coverage
-    if "oppref" in event:
-        coverage["oppref"] += 1
-    if event.get("opt_out"):
-        coverage["opt_out"] += 1
+    """Match keys carried by a built event (``oppref``, ``opt_out`` and each ``user`` key)."""
     user = event.get("user")
-    if user:
-        coverage.update(user.keys())  # coverage[key] += 1 for each user key
+    keys = tuple(user) if user else ()
+    if "oppref" in event:
+        keys += ("oppref",)
+    if event.get("opt_out"):
+        keys += ("opt_out",)
+    report.match_key_sets[keys] += 1
 
 
 assert set(DATA_TYPE_FOR_EVENT) == EVENT_TYPES

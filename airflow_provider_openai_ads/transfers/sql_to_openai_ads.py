@@ -101,7 +101,12 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
         report = Report()
         mapper = RowMapper(options, report)
         self.log.info("Streaming rows from %r (%s) to OpenAI Ads", self.conn_id, type(source).__name__)
-        return self.deliver(context, mapper.map_rows(self._rows(source)), report)
+        records = self._records(source)
+        try:
+            columns = next(records)  # runs the query; the generator yields the column names first
+            return self.deliver(context, mapper.map_records(columns, records), report)
+        finally:
+            records.close()  # here, in this thread: a driver's connection may belong to it
 
     def _check_window(self, context: Context) -> None:
         if not self._uses_window or self.allow_empty_window:
@@ -133,7 +138,8 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
         hook.log_sql = False  # statements are fine to log, their parameters and rows are not
         return hook
 
-    def _rows(self, hook: DbApiHook) -> Iterator[dict[str, Any]]:
+    def _records(self, hook: DbApiHook) -> Iterator[Any]:
+        """Row-contract column names (first), then the result's records, fetched in chunks."""
         sql = self.sql
         with closing(hook.get_conn()) as conn:
             cursor = _streaming_cursor(conn)
@@ -156,9 +162,14 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
                         "the query has no event_id column: alias a stable business id (e.g. order_id AS event_id) "
                         "or map it with column_map"
                     )
+                duplicates = sorted({c for c in columns if columns.count(c) > 1})
+                if duplicates:
+                    raise AirflowFailException(
+                        f"the query yields more than one column named {', '.join(duplicates)} (after column_map)"
+                    )
+                yield tuple(columns)
                 while rows := cursor.fetchmany(self.fetch_size):
-                    for row in rows:
-                        yield dict(zip(columns, row, strict=True))
+                    yield from rows
             if hasattr(conn, "rollback"):
                 conn.rollback()  # read-only; ends the server-side cursor's transaction
 

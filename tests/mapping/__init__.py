@@ -9,7 +9,10 @@ must hold for *any* input, so no test can forget them:
   ``rows_read`` equals the sum of rows over the outcomes (sent / rejected / skipped);
 - every rejection names a reason and a field, and no report content (rejections, dropped-field
   keys, samples) quotes a raw email, phone, name or external id from the input;
-- no payload contains a raw email or phone number.
+- no payload contains a raw email or phone number;
+- the fast path changes nothing: the same rows mapped on the general path alone
+  (``fast_path=False``), and as database records (``map_records``) where the rows share their
+  columns, give byte-identical payloads, the same rejections and the same report.
 
 Only the public surface of ``conversions.mapping`` is used (``RowMapper``, ``MappingOptions``,
 ``rename_columns``...), so the tests hold whatever the implementation does internally.
@@ -97,11 +100,14 @@ def map_rows(
 ) -> Mapped:
     """Map ``rows`` with ``MappingOptions(**options)`` at a fixed clock and check every invariant."""
     rows = list(rows)
-    rejections: list[Rejection] = []
-    report = Report(sink=rejections.append)
     mapping_options = MappingOptions(**options)
-    mapper = RowMapper(mapping_options, report, clock=lambda: now_s)
-    prepared = list(mapper.map_rows(rows))
+    prepared, rejections, report = _run(rows, mapping_options, now_s, "rows")
+    reference = _run(rows, mapping_options, now_s, "general path")
+    assert _outcome(prepared, rejections, report) == _outcome(*reference), "the fast path changed the outcome"
+    columns = tuple(rows[0]) if rows else ()
+    if all(tuple(row) == columns for row in rows):
+        as_records = _run(rows, mapping_options, now_s, "records")
+        assert _outcome(*as_records) == _outcome(*reference), "map_records differs from map_rows"
     events = [orjson.loads(p.payload) for p in prepared]
     now_ms = int(now_s * 1000)
 
@@ -140,6 +146,26 @@ def map_rows(
                 for value in contact:
                     assert value not in text, f"raw identifier {value!r} in a payload"
     return Mapped(prepared, events, report, rejections)
+
+
+def _run(
+    rows: list[Mapping[str, Any]], options: MappingOptions, now_s: float, how: str
+) -> tuple[list[PreparedEvent], list[Rejection], Report]:
+    rejections: list[Rejection] = []
+    report = Report(sink=rejections.append)
+    mapper = RowMapper(options, report, clock=lambda: now_s, fast_path=how != "general path")
+    if how == "records":
+        columns = tuple(rows[0]) if rows else ()
+        prepared = list(mapper.map_records(columns, [tuple(row.values()) for row in rows]))
+    else:
+        prepared = list(mapper.map_rows(rows))
+    return prepared, rejections, report
+
+
+def _outcome(prepared: list[PreparedEvent], rejections: list[Rejection], report: Report) -> tuple:
+    """What a mapping run produced, comparable across runs (the report without its timings)."""
+    counts = {k: v for k, v in report.to_dict().items() if k not in ("duration_s", "events_per_s")}
+    return [(p.event_id, p.timestamp_ms, p.payload, p.rows) for p in prepared], rejections, counts
 
 
 def assert_no_nulls(value: Any, path: str = "event") -> None:
