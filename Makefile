@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test lint demo bench emulator clean
 
-$(STAMP): pyproject.toml
+#: the hot-path modules setup.py compiles with Cython: a change rebuilds them
+COMPILED := $(addprefix airflow_provider_openai_ads/conversions/,batching.py fast_path.py identity.py mapping.py values.py)
+
+$(STAMP): pyproject.toml setup.py $(COMPILED)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e ".[test,bench]"
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --reinstall-package airflow-provider-openai-ads -e ".[test,bench]"
 	touch $(STAMP)
 
 test: $(STAMP)  ## lint, then the whole test suite

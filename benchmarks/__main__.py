@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from airflow_provider_openai_ads.conversions import compiled_modules
 from benchmarks import end_to_end, failure_cost, hot_path
 from benchmarks.data import BENCH_DIR
 from benchmarks.results import document
@@ -78,13 +79,16 @@ def main(argv: list[str] | None = None) -> str:
         f" {shlex.quote(a)}" for a in (sys.argv[1:] if argv is None else argv)
     )
     started = time.perf_counter()
-    hot = e2e = failure = None
+    hot = pure = e2e = failure = None
     if "hot" in args.only:
         _log(f"hot path: {args.hot_orders:,} orders x {args.rounds} rounds x 3 contenders ...")
         hot = hot_path.run(args.hot_orders, args.rounds)
         _log(
             f"  ours {hot.us_per_event('ours'):.2f} us/event, peer x{hot.ratio_peer:.2f}, floor x{hot.ratio_floor:.2f}"
         )
+        if compiled_modules():
+            _log("hot path again, pure Python (OPENAI_ADS_PURE_PYTHON=1) ...")
+            pure = hot_path.run_pure_python(args.hot_orders, args.rounds)
     if "e2e" in args.only:
         sizes = (max(1, args.orders // 10), args.orders)
         e2e = end_to_end.run(
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> str:
     if "failure" in args.only:
         _log(f"failure cost: {args.batches} batches x 2 error styles ...")
         failure = failure_cost.run(args.batches)
-    text = document(command, hot, e2e, failure, time.perf_counter() - started)
+    text = document(command, hot, pure, e2e, failure, time.perf_counter() - started)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -14,6 +14,9 @@ Three contenders turn the same rows into the same kind of output, interleaved, s
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from hashlib import sha256
@@ -205,3 +208,21 @@ def run(n_orders: int = 20_000, rounds: int = 9) -> HotPathResult:
     contenders = {"ours": lambda: ours(rows), "peer": lambda: peer(rows), "floor": lambda: floor(rows)}
     times = interleaved(contenders, rounds=rounds)
     return HotPathResult(n_orders, len(rows), rounds, {name: median(t) for name, t in times.items()})
+
+
+def run_pure_python(n_orders: int = 20_000, rounds: int = 9) -> HotPathResult:
+    """The same benchmark in a fresh process that imports the hot path from its ``.py`` source."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.hot_path", str(n_orders), str(rounds)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "OPENAI_ADS_PURE_PYTHON": "1"},
+    )
+    data = json.loads(result.stdout)
+    return HotPathResult(data["events"], data["rows"], data["rounds"], data["median_s"])
+
+
+if __name__ == "__main__":  # python -m benchmarks.hot_path [orders] [rounds]: one run, as JSON
+    result = run(*(int(arg) for arg in sys.argv[1:3]))
+    print(json.dumps({**result.to_dict(), "median_s": result.median_s}))

@@ -8,6 +8,7 @@ import os
 import platform
 from importlib import metadata
 
+from airflow_provider_openai_ads.conversions import compiled_modules
 from benchmarks.end_to_end import EndToEndResult
 from benchmarks.failure_cost import FailureCostResult
 from benchmarks.hot_path import HotPathResult
@@ -31,7 +32,7 @@ def machine_facts() -> list[str]:
     except (OSError, StopIteration):
         pass
     versions = []
-    for package in ("orjson", "pydantic", "httpx", "facebook-business", "apache-airflow"):
+    for package in ("orjson", "pydantic", "httpx", "facebook-business", "apache-airflow", "Cython"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions.append(f"{package} {metadata.version(package)}")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
@@ -40,13 +41,14 @@ def machine_facts() -> list[str]:
         f" ({cpu})",
         f"- Python {platform.python_version()} ({platform.python_implementation()}), {platform.platform()}",
         f"- {', '.join(versions)}",
+        f"- hot path compiled with Cython: {', '.join(compiled_modules()) or 'no (pure Python)'}",
         f"- load average at the end: {load}",
     ]
 
 
-def hot_path_section(result: HotPathResult) -> list[str]:
+def hot_path_section(result: HotPathResult, pure: HotPathResult | None = None) -> list[str]:
     names = {
-        "ours": "ours (RowMapper + batching)",
+        "ours": f"ours (RowMapper + batching{', compiled' if compiled_modules() else ''})",
         "peer": "peer (facebook-business SDK)",
         "floor": "floor (bare loop)",
     }
@@ -73,6 +75,13 @@ def hot_path_section(result: HotPathResult) -> list[str]:
         f"- ours / floor = {result.ratio_floor:.2f}x events/s, i.e. {floor_time:.2f}x the floor's time per event "
         f"(target <= {FLOOR_TIME_TARGET:g}x): **{_mark(floor_time <= FLOOR_TIME_TARGET)}**",
     ]
+    if pure is not None:
+        lines += [
+            f"- the same run in a separate process on the pure-Python build (`OPENAI_ADS_PURE_PYTHON=1`, "
+            f"with its own peer and floor runs): ours {pure.us_per_event('ours'):.2f} us/event, "
+            f"ours / peer = {pure.ratio_peer:.2f}x, "
+            f"{pure.us_per_event('ours') / pure.us_per_event('floor'):.2f}x the floor's time per event",
+        ]
     return lines
 
 
@@ -147,6 +156,7 @@ def failure_cost_section(result: FailureCostResult) -> list[str]:
 def document(
     command: str,
     hot: HotPathResult | None,
+    pure: HotPathResult | None,
     end_to_end: EndToEndResult | None,
     failure: FailureCostResult | None,
     seconds: float,
@@ -160,7 +170,7 @@ def document(
         "",
     ]
     if hot is not None:
-        lines += [*hot_path_section(hot), ""]
+        lines += [*hot_path_section(hot, pure), ""]
     if end_to_end is not None:
         lines += [*end_to_end_section(end_to_end, hot.events_per_s("ours") if hot else None), ""]
     if failure is not None:

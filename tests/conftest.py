@@ -11,10 +11,25 @@ This file must not import Airflow.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from airflow_provider_openai_ads import conversions
 from airflow_provider_openai_ads.emulator import EmulatorServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test a compiled module older than its source: the tests would not see the edit."""
+    package = Path(conversions.__file__).parent
+    for name in conversions.COMPILED_MODULES:
+        source = package / f"{name}.py"
+        for compiled in package.glob(f"{name}.*.so"):
+            if compiled.stat().st_mtime < source.stat().st_mtime:
+                raise pytest.UsageError(
+                    f"{compiled.name} is older than {source.name}: rebuild it (make test does, or "
+                    f"`uv pip install -e .`), delete it, or set OPENAI_ADS_PURE_PYTHON=1"
+                )
 
 
 @pytest.fixture(scope="session")

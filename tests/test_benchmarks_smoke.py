@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_openai_ads.conversions import compiled_modules
 from benchmarks import __main__ as bench_main
 from benchmarks import data, end_to_end, failure_cost, hot_path, results
 
@@ -117,6 +118,9 @@ def test_main_writes_the_results_table(bench_dir, capsys):
         assert heading in text
     assert "## 2. End to end" not in text
     assert "python -m benchmarks --only hot,failure" in text
+    assert "hot path compiled with Cython" in text
+    # a compiled build is also measured as pure Python, in a separate process
+    assert ("on the pure-Python build" in text) == bool(compiled_modules())
     assert "## 1. Hot path" in capsys.readouterr().out
 
 
