@@ -30,14 +30,6 @@ class Rejection:
     rows: int = 1
     outcome: str = "rejected"
 
-    def coverage_counts(self) -> Counter:
-        """Built events carrying each match key (``coverage`` plus ``match_key_sets``)."""
-        counts = Counter(self.coverage)
-        for keys, events in self.match_key_sets.items():
-            for key in keys:
-                counts[key] += events
-        return counts
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "event_id": self.event_id,

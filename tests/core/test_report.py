@@ -266,3 +266,17 @@ def test_rejection_samples_carry_no_raw_identifier():
     report = Report()
     report.add_outcome(Rejection("e1", "string_pattern_mismatch", "String should match pattern", "user.x"))
     assert set(report.samples[0]) == {"event_id", "outcome", "reason", "field", "message", "rows"}
+
+
+def test_match_key_sets_fold_into_coverage():
+    report = Report(events_built=4)
+    report.match_key_sets[("emails_sha256", "cities")] += 3
+    report.match_key_sets[("emails_sha256", "oppref")] += 1
+    report.coverage["ip_address"] = 2
+    assert report.coverage_counts() == {"emails_sha256": 4, "cities": 3, "oppref": 1, "ip_address": 2}
+    assert report.to_dict()["match_key_coverage"] == {
+        "cities": 0.75,
+        "emails_sha256": 1.0,
+        "ip_address": 0.5,
+        "oppref": 0.25,
+    }

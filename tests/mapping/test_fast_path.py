@@ -259,3 +259,16 @@ def test_records_with_duplicate_column_names_are_refused():
     mapper = RowMapper(MappingOptions(), Report())
     with pytest.raises(ValueError, match="duplicate column names"):
         list(mapper.map_records(("event_id", "email", "email"), [("a", "x@y.z", "x@y.z")]))
+
+
+def test_match_key_coverage_counts_each_key_of_each_built_event():
+    rows = [
+        {**TYPICAL, "event_id": "a"},
+        {**TYPICAL, "event_id": "b", "oppref": None, "phone": None},
+        {**TYPICAL, "event_id": "c", "oppref": None},
+    ]
+    coverage = map_rows(rows).report.to_dict()["match_key_coverage"]
+    assert coverage["oppref"] == round(1 / 3, 4)
+    assert coverage["phone_numbers_sha256"] == round(2 / 3, 4)
+    assert coverage["emails_sha256"] == coverage["cities"] == coverage["user_agent"] == 1.0
+    assert "opt_out" not in coverage
