@@ -53,6 +53,7 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _ONE_MS = dt.timedelta(milliseconds=1)
 _DATETIME = dt.datetime
 _FIXED_OFFSET = dt.timezone
+_from_iso = dt.datetime.fromisoformat
 #: integer event ids up to this are always short enough (the general path checks larger ones)
 _SHORT_INT_ID = 10**300
 #: item text column -> content item key, and whether numbers are accepted as text (general path's order)
@@ -148,6 +149,8 @@ def fast_builder(
             return None
 
         raw = row[k_time]
+        if type(raw) is str and len(raw) > 19 and raw[10] == "T":  # ISO text, as SQLite and CSVs hold it
+            raw = _from_iso(raw)  # raises on anything else: the general path then decides
         if type(raw) is _DATETIME and type(raw.tzinfo) is _FIXED_OFFSET:
             timestamp = (raw - _EPOCH) // _ONE_MS
         else:
