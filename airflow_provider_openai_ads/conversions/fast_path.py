@@ -19,7 +19,7 @@ byte-identical output.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_openai_ads.conversions.taxonomy import (
@@ -46,7 +46,6 @@ from airflow_provider_openai_ads.conversions.values import (
 if TYPE_CHECKING:
     from airflow_provider_openai_ads.conversions.mapping import RowMapper, _ColumnPlan
 
-Row = Mapping[str, Any] | Sequence[Any]
 FastBuilder = Callable[[list[Any], int], "dict[str, Any] | None"]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -56,13 +55,6 @@ _FIXED_OFFSET = dt.timezone
 _from_iso = dt.datetime.fromisoformat
 #: integer event ids up to this are always short enough (the general path checks larger ones)
 _SHORT_INT_ID = 10**300
-#: item text column -> content item key, and whether numbers are accepted as text (general path's order)
-ITEM_TEXT_COLUMNS = (
-    ("item_id", "id", True),
-    ("item_group_id", "group_id", True),
-    ("item_name", "name", True),
-    ("item_content_type", "content_type", False),
-)
 
 
 def fast_builder(
@@ -79,10 +71,9 @@ def fast_builder(
     if mapper._singular or "event_id" not in at or "event_time" not in at:
         return None  # rare shapes: the general path alone
 
-    from airflow_provider_openai_ads.conversions.mapping import (
-        GEO_COLUMNS,
+    from airflow_provider_openai_ads.conversions.mapping import (  # here: mapping imports this module
+        _ITEM_TEXT_COLUMNS,
         ITEM_COLUMNS,
-        USER_COLUMNS,
         _values_getter,
     )
 
@@ -116,11 +107,12 @@ def fast_builder(
     has_items = any(c in at for c in ITEM_COLUMNS)
     k_item_id, k_item_name = at.get("item_id"), at.get("item_name")
     item_keys = tuple(at[c] for c in ITEM_COLUMNS if c in at)
-    item_texts = tuple((at[c], c, item_key, numbers) for c, item_key, numbers in ITEM_TEXT_COLUMNS if c in at)
+    item_texts = tuple(
+        (at[c], c, item_key, numbers) for c, item_key, numbers in _ITEM_TEXT_COLUMNS if c in at
+    )
     k_quantity, k_item_currency = at.get("item_quantity"), at.get("item_currency")
     k_item_amount, k_item_price = at.get("item_amount"), at.get("item_price")
     k_variant = at.get("item_variant")
-    assert {c for c, *_ in USER_COLUMNS if c in GEO_COLUMNS} == GEO_COLUMNS
 
     def build(group: list[Any], now_ms: int) -> dict[str, Any] | None:
         row = group[0]
