@@ -60,9 +60,8 @@ class Report:
     rows: Counter = field(default_factory=Counter)
     reasons: dict[str, Counter] = field(default_factory=lambda: {o: Counter() for o in OUTCOMES[1:]})
     dropped_fields: Counter = field(default_factory=Counter)
-    coverage: Counter = field(default_factory=Counter)
-    #: built events by the tuple of match keys they carry; folded into ``coverage`` when read,
-    #: so the hot path counts one combination per event instead of each key
+    #: built events by the tuple of match keys they carry; :meth:`coverage_counts` folds them
+    #: per key when read, so the hot path counts one combination per event instead of each key
     match_key_sets: Counter = field(default_factory=Counter)
     samples: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
@@ -122,8 +121,8 @@ class Report:
         return self.rows["rejected"] / self.rows_read if self.rows_read else 0.0
 
     def coverage_counts(self) -> Counter:
-        """Built events carrying each match key (``coverage`` plus ``match_key_sets``)."""
-        counts = Counter(self.coverage)
+        """Built events carrying each match key."""
+        counts: Counter = Counter()
         for keys, events in self.match_key_sets.items():
             for key in keys:
                 counts[key] += events
