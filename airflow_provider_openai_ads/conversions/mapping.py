@@ -183,6 +183,11 @@ def unknown_columns(columns: Iterable[str]) -> list[str]:
     return [c for c in columns if c not in ROW_CONTRACT_COLUMNS]
 
 
+def duplicate_columns(columns: Sequence[str]) -> list[str]:
+    """Names that occur more than once in ``columns``, sorted."""
+    return sorted({c for c in columns if columns.count(c) > 1})
+
+
 class _ColumnPlan:
     """What a row with one exact tuple of column names holds, worked out once per column set.
 
@@ -313,10 +318,9 @@ class RowMapper:
         for the rows the fast path takes.
         """
         columns = tuple(columns)
-        if len(set(columns)) != len(columns):
-            raise ValueError(
-                f"duplicate column names: {sorted(c for c in set(columns) if columns.count(c) > 1)}"
-            )
+        duplicates = duplicate_columns(columns)
+        if duplicates:
+            raise ValueError(f"duplicate column names: {duplicates}")
         if "event_id" not in columns:  # the general path rejects every row, by name
             yield from self.map_rows(dict(zip(columns, record, strict=True)) for record in records)
             return

@@ -12,7 +12,12 @@ from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_openai_ads.conversions.mapping import RowMapper, rename_columns, unknown_columns
+from airflow_provider_openai_ads.conversions.mapping import (
+    RowMapper,
+    duplicate_columns,
+    rename_columns,
+    unknown_columns,
+)
 from airflow_provider_openai_ads.conversions.report import Report
 from airflow_provider_openai_ads.operators.openai_ads import BaseOpenAIAdsOperator
 
@@ -162,7 +167,7 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
                         "the query has no event_id column: alias a stable business id (e.g. order_id AS event_id) "
                         "or map it with column_map"
                     )
-                duplicates = sorted({c for c in columns if columns.count(c) > 1})
+                duplicates = duplicate_columns(columns)
                 if duplicates:
                     raise AirflowFailException(
                         f"the query yields more than one column named {', '.join(duplicates)} (after column_map)"

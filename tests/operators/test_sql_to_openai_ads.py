@@ -260,6 +260,16 @@ def test_column_map_renames_warehouse_columns(
     check_emulator(ads_emulator, expectation, report)
 
 
+def test_two_columns_mapped_to_one_name_are_refused_before_anything_is_sent(
+    orders_warehouse: Warehouse, ads_emulator: EmulatorServer
+) -> None:
+    sql = "SELECT order_id AS event_id, email, phone FROM orders"
+    operator = sql_operator(sql=sql, column_map={"phone": "email"})
+    with pytest.raises(AirflowFailException, match="more than one column named email"):
+        operator.execute(task_context())
+    assert ads_emulator.stats().requests == 0
+
+
 def test_event_type_map_and_default_event_type(
     orders_warehouse: Warehouse, ads_emulator: EmulatorServer
 ) -> None:
