@@ -104,7 +104,6 @@ def fast_builder(
     geo_memo = plan.geo_memo
     scalars = tuple((at[c], c, normalize) for c, normalize in plan.scalar_columns)
     event_values = _values_getter(tuple(at[c] for c in plan.event_columns))
-    has_items = any(c in at for c in ITEM_COLUMNS)
     k_item_id, k_item_name = at.get("item_id"), at.get("item_name")
     item_keys = tuple(at[c] for c in ITEM_COLUMNS if c in at)
     item_texts = tuple(
@@ -240,7 +239,7 @@ def fast_builder(
         items: list[dict[str, Any]] | None = None
         if k_contents is not None and (raw := row[k_contents]) is not None:
             items = parse_contents(raw, currency)
-        elif has_items:
+        elif item_keys:  # any line-item column
             items = []
             for line in group:
                 if (k_item_id is None or line[k_item_id] is None) and (
