@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: test lint demo bench emulator clean
 
 #: the hot-path modules setup.py compiles with Cython: a change rebuilds them
-COMPILED := $(addprefix airflow_provider_openai_ads/conversions/,batching.py fast_path.py identity.py mapping.py values.py)
+COMPILED := $(addprefix airflow_provider_openai_ads/conversions/,batching.py fast_path.py identity.py mapping.py money.py values.py)
 
 $(STAMP): pyproject.toml setup.py $(COMPILED)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -11,7 +11,7 @@ from setuptools import Extension, setup
 
 #: the modules on the path from a warehouse row to a serialized event (the package's
 #: ``conversions.COMPILED_MODULES``, which a test keeps equal)
-HOT_MODULES = ("batching", "fast_path", "identity", "mapping", "values")
+HOT_MODULES = ("batching", "fast_path", "identity", "mapping", "money", "values")
 
 
 def extensions() -> list[Extension]:

@@ -18,7 +18,7 @@ from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 #: the modules on the path from a warehouse row to a serialized event (kept in step with setup.py)
-COMPILED_MODULES = ("batching", "fast_path", "identity", "mapping", "values")
+COMPILED_MODULES = ("batching", "fast_path", "identity", "mapping", "money", "values")
 
 
 class _PythonSources:

@@ -75,6 +75,20 @@ def major_to_minor(value: object, currency: str) -> int:
         raise MoneyError("invalid_currency", "not an ISO 4217 currency code with a minor unit")
     number = value if type(value) is Decimal and value.is_finite() else to_decimal(value)
     try:
+        # the common case in three C calls: a modest magnitude (so no huge integer is built),
+        # at most 200 digits (else Inexact), and a whole, in-range number once scaled
+        if -_MAX_ADJUSTED <= number.adjusted() <= _MAX_ADJUSTED:
+            minor, denominator = number.scaleb(exponent, _EXACT).as_integer_ratio()
+            if denominator == 1 and 0 <= minor <= MAX_MINOR_UNITS:
+                return minor
+    except Inexact:
+        pass
+    return _refuse_or_convert(number, currency, exponent)
+
+
+def _refuse_or_convert(number: Decimal, currency: str, exponent: int) -> int:
+    """The checks in full, raising the first that fails (the fast route above declined)."""
+    try:
         scaled = number.scaleb(exponent, _EXACT)
     except Inexact:
         scaled = None

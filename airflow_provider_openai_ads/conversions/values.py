@@ -128,20 +128,20 @@ def minor_units(amount: object, value: object, currency: str, column: str) -> in
     try:
         if amount is not None:
             return check_minor_units(amount)
-        if type(value) is str or (type(value) is Decimal and value.is_finite() and value):
-            return _major_to_minor_cached(value, currency)
+        if type(value) is str:
+            return _text_to_minor(value, currency)
+        if type(value) is Decimal:  # its text is exact (Decimal(str(d)) is d again) and cheap to make
+            return _text_to_minor(str(value), currency)
         return major_to_minor(value, currency)
     except MoneyError as exc:
         raise RowRejected(exc.code, column, str(exc)) from None
 
 
 @lru_cache(maxsize=4096)
-def _major_to_minor_cached(value: str | Decimal, currency: str) -> int:
-    """:func:`major_to_minor` once per distinct price: a catalog's prices repeat on every order.
-
-    Only for text and nonzero finite decimals, whose conversion depends on their value alone
-    (``Decimal("0E+50") == 0`` but is refused as too large). Errors are not cached.
-    """
+def _text_to_minor(value: str, currency: str) -> int:
+    """:func:`major_to_minor` once per distinct text. Prices repeat (a catalog's, on every order),
+    and a lookup by text costs less than hashing a fresh ``Decimal`` or scaling it. Errors are
+    not cached."""
     return major_to_minor(value, currency)
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from airflow_provider_openai_ads.conversions.money import (
     MAX_MINOR_UNITS,
     MoneyError,
+    _refuse_or_convert,
     check_minor_units,
     major_to_minor,
     minor_unit_exponent,
@@ -284,6 +285,29 @@ def test_check_minor_units_rejects_huge_exponent_without_building_the_int():
     assert _code(check_minor_units, _TrackingDecimal("1E+999999")) == "invalid_amount"
 
 
+def test_major_to_minor_rejects_huge_exponent_without_building_the_int():
+    assert _code(major_to_minor, _TrackingDecimal("1E+999999"), "USD") == "invalid_amount"
+    assert _code(major_to_minor, _TrackingDecimal("0E+999999"), "USD") == "invalid_amount"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Decimal("-0.00"), 0),  # a negative zero is zero
+        (Decimal("0E-20"), 0),  # beyond the fast route's magnitudes, still a valid zero
+        (Decimal("0E+50"), "invalid_amount"),  # equal to zero, but refused as too large
+        (Decimal("1E-17"), "too_many_decimals"),
+        (Decimal("90071992547409.91"), MAX_MINOR_UNITS),
+        (Decimal("90071992547409.92"), "invalid_amount"),
+        (Decimal("1" + "0" * 249 + "1E-250"), "too_many_decimals"),  # 251 digits: not rounded
+        (Decimal("1" + "0" * 250 + "E-250"), 100),  # 251 digits, all trailing zeros: exactly 1
+        (Decimal("19.990000000000000000000000000000"), 1999),
+    ],
+)
+def test_major_to_minor_edges_of_the_fast_route(value, expected):
+    assert _outcome(value, "USD") == expected
+
+
 # -- properties -------------------------------------------------------------------------
 
 EXPONENT_CURRENCIES = st.sampled_from([("JPY", 0), ("USD", 2), ("KWD", 3)])
@@ -351,3 +375,23 @@ def test_check_minor_units_integers(value):
     else:
         assert check_minor_units(value) == value
         assert check_minor_units(str(value)) == value
+
+
+# signs, zeros, up to 40 digits and exponents far beyond any currency's: both sides of every guard
+WIDE_DECIMALS = st.builds(
+    lambda sign, digits, exponent: Decimal(f"{sign}{digits}E{exponent}"),
+    st.sampled_from(["", "-"]),
+    st.one_of(st.integers(0, 10**6), st.integers(0, 10**40)),
+    st.integers(min_value=-40, max_value=40),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(WIDE_DECIMALS, EXPONENT_CURRENCIES)
+def test_fast_route_agrees_with_the_full_checks(value, currency_exponent):
+    currency, exponent = currency_exponent
+    try:
+        expected = _refuse_or_convert(value, currency, exponent)
+    except MoneyError as exc:
+        expected = exc.code
+    assert _outcome(value, currency) == expected
