@@ -56,7 +56,8 @@ def hot_path_section(result: HotPathResult, pure: HotPathResult | None = None) -
         "## 1. Hot path, one core (rows -> request bodies of 1,000 events)",
         "",
         f"{result.events:,} orders ({result.rows:,} rows, 1-3 line items each), median of {result.rounds} "
-        "interleaved runs per contender (garbage collector paused during each run). Our bodies are first "
+        "interleaved runs per contender, each on new row objects as a driver returns them (garbage "
+        "collector paused during each run). Our bodies are first "
         "checked to carry exactly the floor's events and to pass `schema.validate_event`.",
         "",
         "| contender | us/event | events/s | ours / contender (events/s) |",

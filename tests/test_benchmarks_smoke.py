@@ -25,6 +25,16 @@ def test_rows_are_typical_orders():
     assert all(row["email"] and row["phone"] and row["value"] is not None for row in rows)
 
 
+def test_fetched_rows_are_equal_values_in_new_objects():
+    rows = data.order_rows(30)
+    fetched = data.as_fetched(rows)
+    assert fetched == rows
+    for row, again in zip(rows, fetched, strict=True):
+        for column in ("email", "city", "value", "event_time"):
+            assert again[column] is not row[column], column
+    assert hot_path.ours(fetched) == hot_path.ours(rows)
+
+
 def test_hot_path_contenders_build_the_same_bodies():
     rows = data.order_rows(1500)
     hot_path.check_equivalent(rows)
