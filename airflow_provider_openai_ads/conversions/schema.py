@@ -9,6 +9,7 @@ fields.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -157,8 +158,12 @@ def _is_ip(value: str) -> bool:
     return value == value.strip() and normalize_ip_address(value) is not None
 
 
+#: ASCII letters, digits, spaces and hyphens only (so stripping can only remove spaces)
+_POSTAL_CODE_CHARS = re.compile(r"[A-Za-z0-9 -]+")
+
+
 def _is_postal_code(value: str) -> bool:
-    return 0 < len(value.strip()) <= 32 and all(ch.isascii() and (ch.isalnum() or ch in " -") for ch in value)
+    return _POSTAL_CODE_CHARS.fullmatch(value) is not None and 0 < len(value.strip()) <= 32
 
 
 def _is_country(value: str) -> bool:

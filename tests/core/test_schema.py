@@ -6,6 +6,8 @@ import copy
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from airflow_provider_openai_ads.conversions.schema import (
@@ -17,6 +19,7 @@ from airflow_provider_openai_ads.conversions.schema import (
     PlanEnrollmentData,
     UserLists,
     UserSingular,
+    _is_postal_code,
     describe_errors,
     dump_event,
     validate_event,
@@ -895,3 +898,19 @@ def test_unknown_data_type_message_does_not_quote_the_input():
     errors = _errors(_event(data={"type": RAW_EMAIL}))
     assert _only(errors) == ("data", "union_tag_invalid")
     assert RAW_EMAIL not in errors[0][2]
+
+
+def _postal_code_by_definition(value: str) -> bool:
+    """1-32 characters once trimmed, each an ASCII letter or digit, a space or a hyphen."""
+    return 0 < len(value.strip()) <= 32 and all(ch.isascii() and (ch.isalnum() or ch in " -") for ch in value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.text(),
+        st.text(alphabet="aZ09 -\t\n_\u00e9\u0661\uff11", max_size=40),  # near misses: tabs, non-ASCII digits
+    )
+)
+def test_postal_code_check_is_its_definition(value):
+    assert _is_postal_code(value) is _postal_code_by_definition(value)
