@@ -6,7 +6,7 @@ import pytest
 
 from airflow_provider_openai_ads.conversions import compiled_modules
 from benchmarks import __main__ as bench_main
-from benchmarks import data, end_to_end, failure_cost, hot_path, results
+from benchmarks import data, end_to_end, failure_cost, hot_path, instructions, results
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -33,6 +33,12 @@ def test_fetched_rows_are_equal_values_in_new_objects():
         for column in ("email", "city", "value", "event_time"):
             assert again[column] is not row[column], column
     assert hot_path.ours(fetched) == hot_path.ours(rows)
+
+
+@pytest.mark.parametrize("contender", instructions.CONTENDERS)
+def test_instruction_count_workload_runs(contender):
+    """What callgrind measures (valgrind itself is too slow for the suite)."""
+    instructions._workload(contender, 20, True)
 
 
 def test_hot_path_contenders_build_the_same_bodies():
