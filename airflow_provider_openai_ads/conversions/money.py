@@ -75,10 +75,12 @@ def major_to_minor(value: object, currency: str) -> int:
         raise MoneyError("invalid_currency", "not an ISO 4217 currency code with a minor unit")
     number = value if type(value) is Decimal and value.is_finite() else to_decimal(value)
     try:
-        # the common case in three C calls: a modest magnitude (so no huge integer is built),
-        # at most 200 digits (else Inexact), and a whole, in-range number once scaled
-        if -_MAX_ADJUSTED <= number.adjusted() <= _MAX_ADJUSTED:
-            minor, denominator = number.scaleb(exponent, _EXACT).as_integer_ratio()
+        # the common case in three C calls: at most 200 digits (else Inexact), a modest
+        # magnitude once scaled (so no huge integer is built, and zeros with a large exponent
+        # stay refused as _check_magnitude refuses them), and a whole, in-range number
+        scaled = number.scaleb(exponent, _EXACT)
+        if -_MAX_ADJUSTED <= scaled.adjusted() <= _MAX_ADJUSTED:
+            minor, denominator = scaled.as_integer_ratio()
             if denominator == 1 and 0 <= minor <= MAX_MINOR_UNITS:
                 return minor
     except Inexact:
