@@ -74,26 +74,27 @@ def major_to_minor(value: object, currency: str) -> int:
     if exponent is None:
         raise MoneyError("invalid_currency", "not an ISO 4217 currency code with a minor unit")
     number = value if type(value) is Decimal and value.is_finite() else to_decimal(value)
-    try:
-        # the common case in three C calls: at most 200 digits (else Inexact), a modest
-        # magnitude once scaled (so no huge integer is built, and zeros with a large exponent
-        # stay refused as _check_magnitude refuses them), and a whole, in-range number
-        scaled = number.scaleb(exponent, _EXACT)
-        if -_MAX_ADJUSTED <= scaled.adjusted() <= _MAX_ADJUSTED:
-            minor, denominator = scaled.as_integer_ratio()
-            if denominator == 1 and 0 <= minor <= MAX_MINOR_UNITS:
-                return minor
-    except Inexact:
-        pass
-    return _refuse_or_convert(number, currency, exponent)
+    scaled = _scaled(number, exponent)
+    # the common case: a modest magnitude (so no huge integer is built, and zeros with a large
+    # exponent stay refused as _check_magnitude refuses them), and a whole, in-range number
+    if scaled is not None and -_MAX_ADJUSTED <= scaled.adjusted() <= _MAX_ADJUSTED:
+        minor, denominator = scaled.as_integer_ratio()
+        if denominator == 1 and 0 <= minor <= MAX_MINOR_UNITS:
+            return minor
+    return _checked_minor(scaled, currency, exponent)
 
 
-def _refuse_or_convert(number: Decimal, currency: str, exponent: int) -> int:
-    """The checks in full, raising the first that fails (the fast route above declined)."""
+def _scaled(number: Decimal, exponent: int) -> Decimal | None:
+    """``number`` times ``10**exponent`` exactly; None when that needs more than 200 digits."""
     try:
-        scaled = number.scaleb(exponent, _EXACT)
+        return number.scaleb(exponent, _EXACT)
     except Inexact:
-        scaled = None
+        return None
+
+
+def _checked_minor(scaled: Decimal | None, currency: str, exponent: int) -> int:
+    """The checks in full on a scaled amount, raising the first that fails (the common case
+    above declined it)."""
     if scaled is None or scaled != scaled.to_integral_value():
         raise MoneyError(
             "too_many_decimals",

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from airflow_provider_openai_ads.conversions.money import (
     MAX_MINOR_UNITS,
     MoneyError,
-    _refuse_or_convert,
+    _checked_minor,
+    _scaled,
     check_minor_units,
     major_to_minor,
     minor_unit_exponent,
@@ -392,7 +393,7 @@ WIDE_DECIMALS = st.builds(
 def test_fast_route_agrees_with_the_full_checks(value, currency_exponent):
     currency, exponent = currency_exponent
     try:
-        expected = _refuse_or_convert(value, currency, exponent)
+        expected = _checked_minor(_scaled(value, exponent), currency, exponent)
     except MoneyError as exc:
         expected = exc.code
     assert _outcome(value, currency) == expected
