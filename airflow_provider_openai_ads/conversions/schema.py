@@ -10,6 +10,7 @@ fields.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -36,7 +37,9 @@ from airflow_provider_openai_ads.conversions.taxonomy import (
     APP_EVENT_TYPES,
     DATA_TYPE_FOR_EVENT,
     EVENT_TYPES,
+    MAX_EVENT_AGE_MS,
     MAX_EVENTS_PER_REQUEST,
+    MAX_FUTURE_SKEW_MS,
     normalize_custom_event_name,
     normalize_integration_source,
     window_violation,
@@ -145,15 +148,6 @@ EventData = Annotated[
 _UserList = Annotated[list[StrictStr], Field(min_length=1)]
 
 
-def _unique_first(values: list[str] | None, check, code: str, what: str) -> list[str] | None:
-    if values is None:
-        return None
-    for value in values:
-        if not check(value):
-            raise _error(code, f"every value of {what} must be {code.removeprefix('invalid_')}")
-    return values
-
-
 def _is_ip(value: str) -> bool:
     return value == value.strip() and normalize_ip_address(value) is not None
 
@@ -162,14 +156,18 @@ def _is_ip(value: str) -> bool:
 _POSTAL_CODE_CHARS = re.compile(r"[A-Za-z0-9 -]+")
 
 
+# The geo checks are pure and their values repeat on nearly every event: memoized per text.
+@lru_cache(maxsize=4096)
 def _is_postal_code(value: str) -> bool:
     return _POSTAL_CODE_CHARS.fullmatch(value) is not None and 0 < len(value.strip()) <= 32
 
 
+@lru_cache(maxsize=4096)
 def _is_country(value: str) -> bool:
     return len(value) == 2 and value.isascii() and value.isalpha()
 
 
+@lru_cache(maxsize=4096)
 def _is_geo(value: str) -> bool:
     return 0 < len(value.strip()) <= 128
 
@@ -206,17 +204,26 @@ class UserLists(_UserCommon):
     @field_validator("regions", "cities")
     @classmethod
     def _geo(cls, value: list[str] | None) -> list[str] | None:
-        return _unique_first(value, _is_geo, "invalid_geo", "regions/cities")
+        for text in value or ():
+            if not _is_geo(text):
+                raise _error("invalid_geo", "every value of regions/cities must be geo")
+        return value
 
     @field_validator("postal_codes")
     @classmethod
     def _postal(cls, value: list[str] | None) -> list[str] | None:
-        return _unique_first(value, _is_postal_code, "invalid_postal_code", "postal_codes")
+        for text in value or ():
+            if not _is_postal_code(text):
+                raise _error("invalid_postal_code", "every value of postal_codes must be postal_code")
+        return value
 
     @field_validator("countries")
     @classmethod
     def _countries(cls, value: list[str] | None) -> list[str] | None:
-        return _unique_first(value, _is_country, "invalid_country", "countries")
+        for text in value or ():
+            if not _is_country(text):
+                raise _error("invalid_country", "every value of countries must be country")
+        return value
 
 
 class UserSingular(_UserCommon):
@@ -243,7 +250,14 @@ class UserSingular(_UserCommon):
         return self
 
 
-_SINGULAR_ONLY_KEYS = frozenset(UserSingular.model_fields) - frozenset(_UserCommon.model_fields)
+_COMMON_USER_KEYS = frozenset(_UserCommon.model_fields)
+_SINGULAR_ONLY_KEYS = frozenset(UserSingular.model_fields) - _COMMON_USER_KEYS
+
+
+@lru_cache(maxsize=1024)
+def _has_scheme_and_host(url: str) -> bool:
+    parts = urlsplit(url)
+    return bool(parts.scheme and parts.netloc)
 
 
 def _user_schema_of(user: Any) -> str:
@@ -275,7 +289,10 @@ class Event(_Strict):
     def _cross_field_rules(self, info: ValidationInfo) -> Event:
         context = info.context or {}
         now_ms = context.get("now_ms")
-        if now_ms is not None:
+        if (
+            now_ms is not None
+            and not now_ms - MAX_EVENT_AGE_MS <= self.timestamp_ms <= now_ms + MAX_FUTURE_SKEW_MS
+        ):
             violation = window_violation(self.timestamp_ms, now_ms)
             if violation == "too_old":
                 raise _error(
@@ -315,18 +332,16 @@ class Event(_Strict):
                 f"{self.type} events require action_source 'mobile_app'",
                 "action_source",
             )
-        if self.action_source == "web":
-            parts = urlsplit(self.source_url or "")
-            if not parts.scheme or not parts.netloc:
-                raise _error(
-                    "missing_source_url",
-                    "source_url with scheme and host is required for web events",
-                    "source_url",
-                )
+        if self.action_source == "web" and not _has_scheme_and_host(self.source_url or ""):
+            raise _error(
+                "missing_source_url",
+                "source_url with scheme and host is required for web events",
+                "source_url",
+            )
         expected_schema = context.get("user_schema")
         if self.user is not None and expected_schema is not None:
             actual = "lists" if isinstance(self.user, UserLists) else "singular"
-            if actual != expected_schema and self.user.model_fields_set - set(_UserCommon.model_fields):
+            if actual != expected_schema and self.user.model_fields_set - _COMMON_USER_KEYS:
                 raise _error("invalid_user", f"user fields must use the {expected_schema!r} schema", "user")
         return self
 

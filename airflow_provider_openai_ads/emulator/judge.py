@@ -4,18 +4,27 @@ The rules are exactly those of :class:`~airflow_provider_openai_ads.conversions.
 (nothing is re-implemented here); this module only turns a ``ValidationError`` into the answer the
 real API gives: the lowest failing event index, its errors, 422 for a stale timestamp, and
 request-level errors (``events``, ``integration_source``, ...) before event-level ones.
+
+A request is first validated as :class:`ListsUserRequest`, the same schema with the ``user``
+shape fixed to the lists one. That skips the schema's callable discriminator, for which
+pydantic must turn every JSON ``user`` object into a Python dict first (about 15% of the
+validation time). It accepts exactly the requests ``EventsRequest`` accepts with lists-shaped
+users, into equal models. Anything else (a singular user, an invalid event) is judged again by
+``EventsRequest``, whose errors are the answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from airflow_provider_openai_ads.conversions.schema import Event, EventsRequest, describe_errors
+from airflow_provider_openai_ads.conversions.schema import Event, EventsRequest, UserLists, describe_errors
+from airflow_provider_openai_ads.conversions.taxonomy import MAX_EVENTS_PER_REQUEST
 from airflow_provider_openai_ads.emulator.config import EmulatorConfig
 from airflow_provider_openai_ads.emulator.envelopes import error_body, nested_error
 from airflow_provider_openai_ads.emulator.jsonio import decode
@@ -44,15 +53,33 @@ class Rejected:
     validate_only: bool = False
 
 
+class ListsUserEvent(Event):
+    """:class:`Event` whose ``user``, if any, has the lists shape."""
+
+    user: UserLists | None = None
+
+
+class ListsUserRequest(EventsRequest):
+    """:class:`EventsRequest` of :class:`ListsUserEvent`: the common case, validated without the
+    user-shape discriminator."""
+
+    events: list[ListsUserEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_REQUEST)
+
+
 def judge(body: bytes, config: EmulatorConfig, now_ms: int) -> EventsRequest | Rejected:
     """The API's verdict on a request body, at time ``now_ms``, under ``config``: the validated
     request when it is accepted."""
-    try:
-        request = EventsRequest.model_validate_json(
-            body, context={"now_ms": now_ms, "user_schema": config.user_schema}
-        )
-    except ValidationError as exc:
-        return _rejection(body, describe_errors(exc), config)
+    context = {"now_ms": now_ms, "user_schema": config.user_schema}
+    request: EventsRequest | None = None
+    if config.user_schema != "singular":
+        # refused: a singular user or an invalid request; the full schema decides and names the errors
+        with contextlib.suppress(ValidationError):
+            request = ListsUserRequest.model_validate_json(body, context=context)
+    if request is None:
+        try:
+            request = EventsRequest.model_validate_json(body, context=context)
+        except ValidationError as exc:
+            return _rejection(body, describe_errors(exc), config)
     validate_only = request.validate_only is True
     if config.poison_prefix is not None:
         poisoned = _poisoned(request.events, config.poison_prefix)
