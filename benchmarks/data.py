@@ -33,8 +33,11 @@ SELECT o.order_id AS event_id,
        i.sku AS item_id, i.product_name AS item_name, i.quantity AS item_quantity, i.unit_price AS item_price
 FROM orders o
 JOIN order_items i ON i.order_id = o.order_id
-ORDER BY o.order_id, i.line_no
+ORDER BY i.order_id, i.line_no
 """
+# ``i.order_id``, not ``o.order_id``: SQLite streams the items index in that order only when the
+# ORDER BY names its own columns; ordered by ``o.order_id`` it sorted every row first (a temporary
+# B-tree of all rows, and a fifth of the fetch time). PostgreSQL merge-joins in order either way.
 
 
 #: indexes that let the database stream BENCH_QUERY in order instead of sorting every row

@@ -149,3 +149,17 @@ def test_request_body_is_a_valid_envelope(validate_only, integration_source, exp
 def test_request_body_escapes_integration_source():
     body = request_body(prepared(1), validate_only=False, integration_source='a"b')
     assert orjson.loads(body)["integration_source"] == 'a"b'
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 7])
+@pytest.mark.parametrize("integration_source", [None, "acme_measurement"])
+def test_request_body_is_the_envelope_around_the_joined_payloads(count, integration_source):
+    events = prepared(count)
+    payloads = [e.payload for e in events]
+    body = request_body(events, validate_only=True, integration_source=integration_source)
+    tail = b',"integration_source":"acme_measurement"' if integration_source else b""
+    assert body == b'{"events":[' + b",".join(payloads) + b'],"validate_only":true' + tail + b"}"
+    assert [e.payload for e in events] == payloads  # the events are untouched: a resend rebuilds the body
+    assert request_body(events[1:], validate_only=True, integration_source=integration_source).startswith(
+        b'{"events":[' + (payloads[1] if count > 1 else b"]")
+    )
