@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
@@ -20,6 +21,7 @@ from airflow_provider_openai_ads.conversions.mapping import (
 )
 from airflow_provider_openai_ads.conversions.report import Report
 from airflow_provider_openai_ads.operators.openai_ads import BaseOpenAIAdsOperator
+from airflow_provider_openai_ads.transfers.prefetch import prefetched_rows
 
 if TYPE_CHECKING:
     import jinja2
@@ -30,6 +32,8 @@ _WINDOW_TEMPLATE_RE = re.compile(
     r"\b(data_interval_start|data_interval_end|logical_date|ds|ds_nodash|ts|ts_nodash|prev_data_interval_\w+)\b"
 )
 _STREAM_CURSOR_NAME = "openai_ads_stream"
+#: drivers whose fetches are network round trips and whose connections may serve another thread
+_PREFETCHING = ("psycopg2", "psycopg")
 
 
 class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
@@ -48,6 +52,11 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
     :param database: database/schema override of the source hook.
     :param hook_params: extra keyword arguments for the source hook.
     :param fetch_size: rows fetched per round trip.
+    :param prefetch: fetch the next ``fetch_size`` rows in a background thread while the current
+        ones are mapped and sent, so the database's round trips overlap the task's work (at most
+        four chunks in memory). ``None`` (default): on for PostgreSQL (psycopg2, psycopg), whose
+        connections may be used from another thread; off for other drivers (SQLite connections
+        belong to the thread that opened them).
     :param allow_empty_window: run even when the query uses data-interval templates and the run
         has no data interval or a zero-width one (by default the task refuses: in Airflow 3 such
         a query would silently select nothing).
@@ -74,6 +83,7 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
         database: str | None = None,
         hook_params: Mapping[str, Any] | None = None,
         fetch_size: int = 5000,
+        prefetch: bool | None = None,
         allow_empty_window: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -86,6 +96,7 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
         self.database = database
         self.hook_params = dict(hook_params or {})
         self.fetch_size = fetch_size
+        self.prefetch = prefetch
         self.allow_empty_window = allow_empty_window
         self._uses_window = False
 
@@ -143,6 +154,9 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
         hook.log_sql = False  # statements are fine to log, their parameters and rows are not
         return hook
 
+    def _prefetches(self, conn: Any) -> bool:
+        return self.prefetch if self.prefetch is not None else _driver(conn).startswith(_PREFETCHING)
+
     def _records(self, hook: DbApiHook) -> Iterator[Any]:
         """Row-contract column names (first), then the result's records, fetched in chunks."""
         sql = self.sql
@@ -173,15 +187,24 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
                         f"the query yields more than one column named {', '.join(duplicates)} (after column_map)"
                     )
                 yield tuple(columns)
-                while rows := cursor.fetchmany(self.fetch_size):
-                    yield from rows
+                fetch = functools.partial(cursor.fetchmany, self.fetch_size)
+                if self._prefetches(conn):
+                    yield from prefetched_rows(fetch)
+                else:
+                    while rows := fetch():
+                        yield from rows
             if hasattr(conn, "rollback"):
                 conn.rollback()  # read-only; ends the server-side cursor's transaction
 
 
+def _driver(conn: Any) -> str:
+    """The driver's module name (``psycopg2.extensions``, ``sqlite3``, ...)."""
+    return type(conn).__module__
+
+
 def _streaming_cursor(conn: Any) -> Any:
     """A cursor that streams results from the server where the driver buffers by default."""
-    module = type(conn).__module__
+    module = _driver(conn)
     if module.startswith(("psycopg2", "psycopg")):
         return conn.cursor(name=_STREAM_CURSOR_NAME)  # server-side (named) cursor
     if module.startswith("MySQLdb"):

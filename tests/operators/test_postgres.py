@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -126,6 +127,7 @@ class CursorProbe:
                 self._record["pg_cursors"] = probe.fetchall()
         rows = self._cursor.fetchmany(size)
         self._record["fetches"].append(len(rows))
+        self._record.setdefault("threads", set()).add(threading.current_thread().name)
         if rows and "first_row" not in self._record:
             self._record["first_row"] = dict(
                 zip([d[0] for d in self._cursor.description], rows[0], strict=True)
@@ -173,6 +175,7 @@ def test_postgres_rows_sent_field_by_field_through_a_server_side_cursor(
     assert ("openai_ads_stream", False, False) in record["pg_cursors"]
     rows = expectation.rows()
     assert record["fetches"] == [fetch_size] * (rows // fetch_size) + [rows % fetch_size] + [0]
+    assert record["threads"] == {"openai-ads-fetch"}  # fetched ahead, by default on PostgreSQL
     assert record["closed"]
 
     # what the driver hands over: numeric -> Decimal, timestamptz -> aware datetime, boolean -> bool
@@ -183,6 +186,24 @@ def test_postgres_rows_sent_field_by_field_through_a_server_side_cursor(
     assert isinstance(first["event_time"], dt.datetime)
     assert first["event_time"].utcoffset() is not None
     assert isinstance(first["consent"], bool)
+
+
+def test_postgres_without_prefetch_fetches_in_the_task_thread(
+    pg_conn: PgWarehouse, ads_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record: dict[str, Any] = {"fetches": []}
+    streaming_cursor = sql_to_openai_ads._streaming_cursor
+    monkeypatch.setattr(
+        sql_to_openai_ads, "_streaming_cursor", lambda conn: CursorProbe(streaming_cursor(conn), conn, record)
+    )
+    op = SqlToOpenAIAdsOperator(
+        task_id="send_orders", conn_id="warehouse", sql=ORDERED_QUERY, max_rejected_ratio=0.01, prefetch=False
+    )
+    report = op.execute(task_context())
+    expectation = pg_conn.expectation()
+    expectation.check_report(report)
+    expectation.check_received(ads_emulator.events())
+    assert record["threads"] == {threading.current_thread().name}
 
 
 @pytest.mark.airflow_db

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
+import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_openai_ads.emulator.server import EmulatorServer
+from airflow_provider_openai_ads.transfers import sql_to_openai_ads
 from airflow_provider_openai_ads.transfers.sql_to_openai_ads import SqlToOpenAIAdsOperator
 from demo.warehouse import ORDERS_QUERY
 
@@ -88,6 +91,39 @@ def test_orders_sent_field_by_field_and_counts_add_up(
     expectation.check_report(report)
     assert set(report["rejected_by_reason"]) == ALL_BAD_REASONS
     check_emulator(ads_emulator, expectation, report)
+
+
+def test_sqlite_is_fetched_in_the_task_thread_and_refuses_a_reader_thread(
+    orders_warehouse: Warehouse, ads_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite connections belong to the thread that opened them: no prefetch unless asked, and
+    asked for, the driver's refusal fails the task before anything is sent."""
+    threads: set[str] = set()
+    streaming_cursor = sql_to_openai_ads._streaming_cursor
+
+    def spy(conn: Any) -> Any:
+        cursor = streaming_cursor(conn)
+
+        class Probe:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(cursor, name)
+
+            def fetchmany(self, size: int) -> list[Any]:
+                threads.add(threading.current_thread().name)
+                return cursor.fetchmany(size)
+
+        return Probe()
+
+    monkeypatch.setattr(sql_to_openai_ads, "_streaming_cursor", spy)
+    expectation = orders_warehouse.expectation()
+    report = sql_operator(max_rejected_ratio=0.01).execute(task_context())
+    expectation.check_report(report)
+    assert threads == {threading.current_thread().name}
+
+    ads_emulator.reset()
+    with pytest.raises(sqlite3.ProgrammingError, match="same thread"):
+        sql_operator(max_rejected_ratio=0.01, prefetch=True).execute(task_context())
+    assert ads_emulator.stats().requests == 0
 
 
 def test_sql_file_with_templated_window(

@@ -1,0 +1,69 @@
+"""Fetching the next chunk of a query's rows while the current one is mapped and sent.
+
+A server-side cursor's ``fetchmany`` is a round trip: the database computes the next chunk
+while the task waits. :func:`prefetched_rows` moves those calls to a reader thread that keeps
+up to ``depth`` chunks ready in a bounded queue, so the waits overlap the task's own work and
+memory stays bounded (``depth`` + 2 chunks). Only ``fetchmany`` runs in the reader thread; the
+connection and the cursor are opened, executed and closed by the caller's thread, after the
+reader has stopped.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+_DONE = object()
+_PUT_TIMEOUT_S = 0.1
+
+
+class _Failed:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def prefetched_rows(fetch: Callable[[], Sequence[Any]], *, depth: int = 2) -> Iterator[Any]:
+    """The rows of successive ``fetch()`` chunks (an empty chunk ends them), fetched ahead.
+
+    An exception raised by ``fetch`` is raised here, where its chunk would have been. Closing
+    the generator early stops the reader after its current ``fetch`` and waits for it.
+    """
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=_PUT_TIMEOUT_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                chunk = fetch()
+                if not chunk:
+                    break
+                if not put(chunk):
+                    return
+        except BaseException as error:  # handed to the consumer, raised in its thread
+            put(_Failed(error))
+            return
+        put(_DONE)
+
+    reader = threading.Thread(target=read, name="openai-ads-fetch", daemon=True)
+    reader.start()
+    try:
+        while (chunk := chunks.get()) is not _DONE:
+            if type(chunk) is _Failed:
+                raise chunk.error
+            yield from chunk
+    finally:
+        stop.set()
+        reader.join()
