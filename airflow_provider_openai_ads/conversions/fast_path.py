@@ -46,7 +46,7 @@ from airflow_provider_openai_ads.conversions.values import (
 if TYPE_CHECKING:
     from airflow_provider_openai_ads.conversions.mapping import RowMapper, _ColumnPlan
 
-FastBuilder = Callable[[list[Any], int], "dict[str, Any] | None"]
+FastBuilder = Callable[[list[Any], int], "tuple[dict[str, Any], str | None] | None"]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _ONE_MS = dt.timedelta(milliseconds=1)
@@ -64,7 +64,8 @@ def fast_builder(
 
     ``key(position, column)`` is how a row is read: ``lambda i, c: c`` for dicts, ``lambda i, c: i``
     for tuples. ``group`` is a list of consecutive rows with one event id; ``build`` returns the
-    API event as a dict, or declines (None or any exception) and leaves the group to the general path.
+    API event as a dict with its match keys (``mapping.match_keys_of``, or None to leave them to
+    it), or declines (None or any exception) and leaves the group to the general path.
     """
     columns = plan.columns
     at = {column: key(position, column) for position, column in enumerate(columns)}
@@ -112,8 +113,18 @@ def fast_builder(
     k_quantity, k_item_currency = at.get("item_quantity"), at.get("item_currency")
     k_item_amount, k_item_price = at.get("item_amount"), at.get("item_price")
     k_variant = at.get("item_variant")
+    #: the user keys of an event holding every user column of the plan, in insertion order, and
+    #: its match keys as ``mapping.match_keys_of`` writes them
+    user_keys = (
+        *(user_key for _, user_key, _ in plan.user_columns),
+        *(user_key for _, user_key, _ in plan.geo_columns),
+        *(column for column, _ in plan.scalar_columns),
+    )
+    n_user_keys = len(user_keys)
+    every_user_key = ",".join(user_keys)
+    every_user_key_and_oppref = ",".join((*user_keys, "oppref"))
 
-    def build(group: list[Any], now_ms: int) -> dict[str, Any] | None:
+    def build(group: list[Any], now_ms: int) -> tuple[dict[str, Any], str | None] | None:
         row = group[0]
         raw = row[k_id]
         if type(raw) is str:
@@ -293,6 +304,9 @@ def fast_builder(
                     return None
                 data["plan_id"] = plan_id
         event["data"] = data
-        return event
+        if len(user) != n_user_keys:
+            return event, None
+        keys = every_user_key_and_oppref if "oppref" in event else every_user_key
+        return event, keys + ",opt_out" if opt_out else keys
 
     return build

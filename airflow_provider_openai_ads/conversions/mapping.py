@@ -304,8 +304,14 @@ class RowMapper:
 
     def map_rows(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[PreparedEvent]:
         """Events of row-contract dicts (rows may differ in their columns)."""
+        plan: _ColumnPlan | None = None
+        fast: FastBuilder | None = None
         for group in _groups(rows, self.report, lambda row: row.get("event_id")):
-            prepared = self._prepare(group, self._fast_builder(self._plan(group[0]), "name"), None)
+            columns = tuple(group[0])
+            if plan is None or plan.columns != columns:
+                plan = self._plan_for(columns)
+                fast = self._fast_builder(plan, "name")
+            prepared = self._prepare(group, fast, None)
             if prepared is not None:
                 yield prepared
 
@@ -353,13 +359,14 @@ class RowMapper:
         the event if it can; otherwise the general path decides, on dicts.
         """
         now_ms = int(self._clock() * 1000)
-        event = None
+        built = None
         if fast is not None:
             try:
-                event = fast(group, now_ms)
+                built = fast(group, now_ms)
             except Exception:  # any surprise: the general path decides, and reports it precisely
-                event = None
-        if event is not None:
+                built = None
+        if built is not None:
+            event, match_keys = built
             event_id = event["id"]
         else:
             self.fast_path_declined += 1
@@ -368,6 +375,7 @@ class RowMapper:
             event, event_id = self._build_general(group, now_ms)
             if event is None:
                 return None
+            match_keys = None
         try:
             payload = orjson.dumps(event)
         except TypeError:  # a lone surrogate in some text, or an integer beyond 64 bits
@@ -382,8 +390,9 @@ class RowMapper:
                 events=0,
             )
             return None
-        self.report.events_built += 1
-        _count_coverage(event, self.report)
+        report = self.report
+        report.events_built += 1
+        report.match_key_sets[match_keys if match_keys is not None else match_keys_of(event)] += 1
         return PreparedEvent(event_id, event["timestamp_ms"], payload, len(group))
 
     def _build_general(
@@ -853,25 +862,37 @@ def _as_dicts(columns: tuple[str, ...], records: list[Sequence[Any]]) -> list[di
 
 
 def _groups(rows: Iterable[Any], report: Report, event_id_of: Callable[[Any], object]) -> Iterator[list[Any]]:
-    """Runs of consecutive rows with the same (non-NULL) event id, counting every row read."""
+    """Runs of consecutive rows with the same (non-NULL) event id, counting every row read.
+
+    Rows are counted in a local and added to ``report.rows_read`` whenever control leaves the
+    generator (a yield, an error, the end), so the report is exact wherever it can be read.
+    """
     group: list[Any] = []
     group_id: object = None
-    for row in rows:
-        report.rows_read += 1
-        row_id = event_id_of(row)
-        try:
-            same = group and row_id is not None and row_id == group_id
-        except ArithmeticError:  # Decimal('sNaN') refuses comparisons
-            same = False
-        if same:
-            group.append(row)
-            continue
+    unreported = 0
+    try:
+        for row in rows:
+            unreported += 1
+            row_id = event_id_of(row)
+            try:
+                same = group and row_id is not None and row_id == group_id
+            except ArithmeticError:  # Decimal('sNaN') refuses comparisons
+                same = False
+            if same:
+                group.append(row)
+                continue
+            if group:
+                report.rows_read += unreported
+                unreported = 0
+                yield group
+            group = [row]
+            group_id = row_id
         if group:
+            report.rows_read += unreported
+            unreported = 0
             yield group
-        group = [row]
-        group_id = row_id
-    if group:
-        yield group
+    finally:
+        report.rows_read += unreported
 
 
 def _same_value(a: object, b: object) -> bool:
@@ -916,15 +937,15 @@ def _check_consistent(group: list[Mapping[str, Any]], plan: _ColumnPlan) -> None
                 )
 
 
-def _count_coverage(event: dict[str, Any], report: Report) -> None:
-    """Match keys carried by a built event (``oppref``, ``opt_out`` and each ``user`` key)."""
-    user = event.get("user")
-    keys = tuple(user) if user else ()
+def match_keys_of(event: dict[str, Any]) -> str:
+    """The match keys a built event carries, comma-joined (the key of ``Report.match_key_sets``):
+    each ``user`` key, then ``oppref`` and ``opt_out``."""
+    keys = list(event.get("user") or ())
     if "oppref" in event:
-        keys += ("oppref",)
+        keys.append("oppref")
     if event.get("opt_out"):
-        keys += ("opt_out",)
-    report.match_key_sets[keys] += 1
+        keys.append("opt_out")
+    return ",".join(keys)
 
 
 assert set(DATA_TYPE_FOR_EVENT) == EVENT_TYPES

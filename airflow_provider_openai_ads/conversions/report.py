@@ -60,8 +60,9 @@ class Report:
     rows: Counter = field(default_factory=Counter)
     reasons: dict[str, Counter] = field(default_factory=lambda: {o: Counter() for o in OUTCOMES[1:]})
     dropped_fields: Counter = field(default_factory=Counter)
-    #: built events by the tuple of match keys they carry; :meth:`coverage_counts` folds them
-    #: per key when read, so the hot path counts one combination per event instead of each key
+    #: built events by the match keys they carry, comma-joined (``"emails_sha256,oppref"``; a
+    #: string, whose hash Python caches: the hot path counts one ready-made key per event);
+    #: :meth:`coverage_counts` folds them per key when read
     match_key_sets: Counter = field(default_factory=Counter)
     samples: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
@@ -124,7 +125,7 @@ class Report:
         """Built events carrying each match key."""
         counts: Counter = Counter()
         for keys, events in self.match_key_sets.items():
-            for key in keys:
+            for key in keys.split(",") if keys else ():
                 counts[key] += events
         return counts
 

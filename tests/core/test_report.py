@@ -202,7 +202,7 @@ def test_to_dict(clock):
     report.add_outcome(Rejection("e4", "timeout", "m", outcome="failed"))
     report.dropped_fields.update({"phone:invalid": 2, "ip_address:invalid": 1})
     report.match_key_sets.update(
-        {("emails_sha256", "ip_address", "oppref"): 3, ("emails_sha256", "ip_address"): 3, ("ip_address",): 2}
+        {"emails_sha256,ip_address,oppref": 3, "emails_sha256,ip_address": 3, "ip_address": 2}
     )
     report.requests, report.retries, report.bytes_sent = 2, 1, 2048
     clock[0] = 102.0
@@ -234,7 +234,7 @@ def test_to_dict(clock):
 
 def test_to_dict_rounding_and_zero_duration(clock):
     report = Report(dry_run=True, started_at=100.0)
-    report.match_key_sets[("emails_sha256",)] = 2  # events_built 0 counts as 1
+    report.match_key_sets["emails_sha256"] = 2  # events_built 0 counts as 1
     report.finish()
     data = report.to_dict()
     assert data["dry_run"] is True
@@ -243,7 +243,7 @@ def test_to_dict_rounding_and_zero_duration(clock):
     assert data["match_key_coverage"] == {"emails_sha256": 2.0}
 
     report = Report(events_built=3, started_at=100.0)
-    report.match_key_sets[("oppref",)] = 1
+    report.match_key_sets["oppref"] = 1
     clock[0] = 103.0
     report.add_sent(10, 10)
     data = report.to_dict()
@@ -272,9 +272,10 @@ def test_rejection_samples_carry_no_raw_identifier():
 
 def test_match_key_sets_fold_into_coverage():
     report = Report(events_built=4)
-    report.match_key_sets[("emails_sha256", "cities")] += 3
-    report.match_key_sets[("emails_sha256", "oppref")] += 1
-    report.match_key_sets[("ip_address",)] += 2
+    report.match_key_sets["emails_sha256,cities"] += 3
+    report.match_key_sets["emails_sha256,oppref"] += 1
+    report.match_key_sets["ip_address"] += 2
+    report.match_key_sets[""] += 1  # an event without match keys
     assert report.coverage_counts() == {"emails_sha256": 4, "cities": 3, "oppref": 1, "ip_address": 2}
     assert report.to_dict()["match_key_coverage"] == {
         "cities": 0.75,
