@@ -125,10 +125,16 @@ def fast_builder(
     every_user_key_and_oppref = ",".join((*user_keys, "oppref"))
 
     def build(group: list[Any], now_ms: int) -> tuple[dict[str, Any], str | None] | None:
+        # Text is handled through locals annotated str: compiled, their methods are direct calls
+        # (no attribute lookup). They are only assigned exact str (checked first) or None.
+        text: str
+        event_id: str
+        action_source: str
         row = group[0]
         raw = row[k_id]
         if type(raw) is str:
-            event_id = raw.strip()
+            text = raw
+            event_id = text.strip()
             if not event_id or len(event_id) > MAX_EVENT_ID_LENGTH or not event_id.isascii():
                 return None
         elif type(raw) is int and -_SHORT_INT_ID < raw < _SHORT_INT_ID:
@@ -167,7 +173,8 @@ def fast_builder(
         if raw is None:
             action_source = "mobile_app" if event_type in APP_EVENT_TYPES else default_action_source
         elif type(raw) is str:
-            action_source = raw.strip().lower()
+            text = raw
+            action_source = text.strip().lower()
             if action_source not in ACTION_SOURCES or (
                 event_type in APP_EVENT_TYPES and action_source != "mobile_app"
             ):
@@ -179,23 +186,29 @@ def fast_builder(
 
         raw = row[k_url] if k_url is not None else None
         if raw is not None:
-            if type(raw) is not str or len(raw) > MAX_VALUE_CHARS:
+            if type(raw) is not str:
                 return None
-            raw = raw.strip()
-            if raw:
-                if raw not in valid_urls:  # the general path checks new URLs and remembers them
+            text = raw
+            if len(text) > MAX_VALUE_CHARS:
+                return None
+            text = text.strip()
+            if text:
+                if text not in valid_urls:  # the general path checks new URLs and remembers them
                     return None
-                event["source_url"] = raw
+                event["source_url"] = text
         if "source_url" not in event and action_source == "web":
             return None
 
         raw = row[k_oppref] if k_oppref is not None else None
         if raw is not None:
-            if type(raw) is not str or len(raw) > MAX_VALUE_CHARS:
+            if type(raw) is not str:
                 return None
-            raw = raw.strip()
-            if raw:
-                event["oppref"] = raw
+            text = raw
+            if len(text) > MAX_VALUE_CHARS:
+                return None
+            text = text.strip()
+            if text:
+                event["oppref"] = text
 
         opt_out = None
         if k_opt_out is not None and (raw := row[k_opt_out]) is not None:
@@ -224,7 +237,10 @@ def fast_builder(
             raw = row[k]
             if raw is None:
                 continue
-            if type(raw) is not str or len(raw) > MAX_VALUE_CHARS or (value := normalize(raw)) is None:
+            if type(raw) is not str:
+                return None
+            text = raw
+            if len(text) > MAX_VALUE_CHARS or (value := normalize(text)) is None:
                 return None
             user[_column] = value
         if user:
@@ -265,13 +281,14 @@ def fast_builder(
                     if raw is None:
                         continue
                     if type(raw) is str:
-                        if len(raw) > MAX_VALUE_CHARS:
+                        text = raw
+                        if len(text) > MAX_VALUE_CHARS:
                             return None
-                        raw = raw.strip()
+                        text = text.strip()
                     else:
-                        raw = text_or_none(raw, column, allow_numbers=numbers)
-                    if raw:
-                        item[item_key] = raw
+                        text = text_or_none(raw, column, allow_numbers=numbers)
+                    if text:
+                        item[item_key] = text
                 if k_quantity is not None and (raw := line[k_quantity]) is not None:
                     item["quantity"] = (
                         raw
