@@ -78,13 +78,14 @@ def fast_builder(
         _values_getter,
     )
 
+    # the container annotations type these closure variables in the compiled build
     options = mapper.options
-    resolved_types = mapper._resolved_types
+    resolved_types: dict = mapper._resolved_types
     default_type = mapper._default_type
     timestamp_ms = mapper._timestamp_ms
-    currencies = mapper._currencies
+    currencies: dict = mapper._currencies
     item_currency_of = mapper._currency
-    valid_urls = mapper._valid_urls
+    valid_urls: set = mapper._valid_urls
     default_action_source = options.default_action_source
     default_currency = options.default_currency
     drop_without_consent = options.consent_policy == "drop"
@@ -100,14 +101,14 @@ def fast_builder(
     k_consent = at.get("consent")
     k_amount, k_value, k_currency = at.get("amount"), at.get("value"), at.get("currency")
     k_plan_id, k_contents = at.get("plan_id"), at.get("contents")
-    hashed = tuple((at[c], user_key, hasher) for c, user_key, hasher in plan.user_columns)
+    hashed: tuple = tuple((at[c], user_key, hasher) for c, user_key, hasher in plan.user_columns)
     geo_values = _values_getter(tuple(at[c] for c, *_ in plan.geo_columns)) if plan.geo_columns else None
-    geo_memo = plan.geo_memo
-    scalars = tuple((at[c], c, normalize) for c, normalize in plan.scalar_columns)
+    geo_memo: dict = plan.geo_memo
+    scalars: tuple = tuple((at[c], c, normalize) for c, normalize in plan.scalar_columns)
     event_values = _values_getter(tuple(at[c] for c in plan.event_columns))
     k_item_id, k_item_name = at.get("item_id"), at.get("item_name")
-    item_keys = tuple(at[c] for c in ITEM_COLUMNS if c in at)
-    item_texts = tuple(
+    item_keys: tuple = tuple(at[c] for c in ITEM_COLUMNS if c in at)
+    item_texts: tuple = tuple(
         (at[c], c, item_key, numbers) for c, item_key, numbers in _ITEM_TEXT_COLUMNS if c in at
     )
     k_quantity, k_item_currency = at.get("item_quantity"), at.get("item_currency")
