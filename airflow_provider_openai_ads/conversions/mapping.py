@@ -744,8 +744,10 @@ def prepare_api_events(
             reason = {"event_timestamp_too_old": "too_old", "event_timestamp_in_future": "too_far_in_future"}
             report.add_outcome(Rejection(event_id, reason.get(code, code), message, path or None), events=0)
             continue
+        event = dump_event(model)
         report.events_built += 1
-        yield PreparedEvent.from_event(dump_event(model))
+        report.match_key_sets[match_keys_of(event)] += 1
+        yield PreparedEvent.from_event(event)
 
 
 # -- value helpers -----------------------------------------------------------------------------

@@ -1414,6 +1414,24 @@ def test_prepare_api_events_passes_valid_events_and_rejects_invalid_ones_by_id()
     assert all(r.field for r in rejections)
 
 
+def test_prepare_api_events_count_their_match_keys():
+    report = Report()
+    events = [
+        _api_event(id="a", oppref="oppref_1"),
+        _api_event(id="b", user={"emails_sha256": [EMAIL_HASH], "ip_address": "203.0.113.9"}, opt_out=True),
+        _api_event(id="c"),
+        _api_event(id="bad", type="purchase"),
+    ]
+    events[2].pop("user")
+    assert len(list(prepare_api_events(events, report, clock=lambda: NOW_S))) == 3
+    assert report.to_dict()["match_key_coverage"] == {
+        "emails_sha256": 0.6667,
+        "ip_address": 0.3333,
+        "oppref": 0.3333,
+        "opt_out": 0.3333,
+    }
+
+
 def test_prepare_api_events_rejects_raw_identifiers_without_quoting_them():
     prepared, rejections = _prepare([_api_event(user={"emails_sha256": ["ada@example.com"]})])
     assert prepared == []
