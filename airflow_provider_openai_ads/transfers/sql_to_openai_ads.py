@@ -32,8 +32,9 @@ _WINDOW_TEMPLATE_RE = re.compile(
     r"\b(data_interval_start|data_interval_end|logical_date|ds|ds_nodash|ts|ts_nodash|prev_data_interval_\w+)\b"
 )
 _STREAM_CURSOR_NAME = "openai_ads_stream"
-#: drivers whose fetches are network round trips and whose connections may serve another thread
-_PREFETCHING = ("psycopg2", "psycopg")
+#: PostgreSQL's drivers: they stream through a named (server-side) cursor, their fetches are
+#: network round trips, and their connections may serve another thread (so they prefetch)
+_POSTGRES_DRIVERS = ("psycopg2", "psycopg")
 
 
 class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
@@ -155,7 +156,7 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
         return hook
 
     def _prefetches(self, conn: Any) -> bool:
-        return self.prefetch if self.prefetch is not None else _driver(conn).startswith(_PREFETCHING)
+        return self.prefetch if self.prefetch is not None else _driver(conn).startswith(_POSTGRES_DRIVERS)
 
     def _records(self, hook: DbApiHook) -> Iterator[Any]:
         """Row-contract column names (first), then the result's records, fetched in chunks."""
@@ -205,7 +206,7 @@ def _driver(conn: Any) -> str:
 def _streaming_cursor(conn: Any) -> Any:
     """A cursor that streams results from the server where the driver buffers by default."""
     module = _driver(conn)
-    if module.startswith(("psycopg2", "psycopg")):
+    if module.startswith(_POSTGRES_DRIVERS):
         return conn.cursor(name=_STREAM_CURSOR_NAME)  # server-side (named) cursor
     if module.startswith("MySQLdb"):
         from MySQLdb.cursors import SSCursor
