@@ -30,7 +30,7 @@ from airflow_provider_openai_ads.conversions.mapping import (
 )
 from airflow_provider_openai_ads.conversions.report import OUTCOMES, Rejection, Report
 from airflow_provider_openai_ads.hooks.openai_ads import OpenAIAdsHook
-from airflow_provider_openai_ads.operators.collector import long_lived_heap_frozen
+from airflow_provider_openai_ads.operators.collector import collector_tuned_for_streaming
 
 if TYPE_CHECKING:
     import jinja2
@@ -151,7 +151,7 @@ class BaseOpenAIAdsOperator(BaseOperator):
     def deliver(self, context: Context, events: Iterable[PreparedEvent], report: Report) -> dict[str, Any]:
         """Send (or dry-run) prepared events, then log, check thresholds and return the report."""
         report.validate_only, report.dry_run = self.validate_only, self.dry_run
-        with self._rejected_sink(report), long_lived_heap_frozen():
+        with self._rejected_sink(report), collector_tuned_for_streaming():
             try:
                 if self.dry_run:
                     self._dry_run(events, report)

@@ -7,12 +7,16 @@ fault to clear, switches it off in the emulator before the resend.
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+import orjson
 import pytest
 
 from airflow_provider_openai_ads.conversions import client as client_module
@@ -340,6 +344,40 @@ def test_parallel_requests_over_loopback(emulator):
     assert emulator.stats().requests == 16
     assert len(stored_ids(emulator)) == 4000
     assert_accounted(report, 4000)
+
+
+def test_a_request_body_is_sent_whole_and_not_kept_after_the_request(emulator):
+    # httpx keeps each request in reference cycles until the garbage collector runs; the body
+    # (up to megabytes) must not be kept with it, or memory grows with the collector's threshold
+    batch = events(200)
+    body = b'{"events":[' + b",".join(orjson.dumps(e) for e in batch) + b"]}"
+    with make_client(emulator) as client:
+        gc.disable()
+        try:
+            references = sys.getrefcount(body)
+            response = client._post(body)
+            assert sys.getrefcount(body) == references
+        finally:
+            gc.enable()
+    assert response.status == 200
+    assert emulator.stats().requests == 1
+    assert sorted(stored_ids(emulator)) == sorted(e["id"] for e in batch)
+
+
+def test_a_request_carries_its_content_length_unchunked():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"received": 1})
+
+    body = b'{"events":[]}'
+    client = ConversionsClient(api_key="k", pixel_id="p", transport=httpx.MockTransport(handler))
+    assert client._post(body).status == 200
+    (request,) = seen
+    assert request.headers["content-length"] == str(len(body))
+    assert "transfer-encoding" not in request.headers
+    assert request.content == body
 
 
 def test_api_key_never_logged_over_real_http(emulator, caplog):

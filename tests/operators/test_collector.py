@@ -1,4 +1,4 @@
-"""The long-lived heap is frozen during a delivery, and the collector restored after it."""
+"""During a delivery the heap is frozen and the young-generation threshold raised; both are restored after it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_openai_ads.emulator.server import EmulatorServer
 from airflow_provider_openai_ads.operators import openai_ads
-from airflow_provider_openai_ads.operators.collector import long_lived_heap_frozen
+from airflow_provider_openai_ads.operators.collector import YOUNG_THRESHOLD, collector_tuned_for_streaming
 
 from .test_send_events import row_contract_events, send
 
@@ -25,7 +25,7 @@ def _unfrozen() -> Iterator[None]:
 
 def test_freezes_what_exists_and_unfreezes_after():
     existing = [object()]
-    with long_lived_heap_frozen():
+    with collector_tuned_for_streaming():
         assert gc.get_freeze_count() > 0
         new = [object()]
         assert gc.is_tracked(existing)
@@ -37,9 +37,30 @@ def test_freezes_what_exists_and_unfreezes_after():
 
 
 def test_unfreezes_after_an_exception():
-    with pytest.raises(RuntimeError), long_lived_heap_frozen():
+    thresholds = gc.get_threshold()
+    with pytest.raises(RuntimeError), collector_tuned_for_streaming():
         raise RuntimeError("boom")
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
+
+
+def test_raises_the_young_threshold_during_the_run_and_restores_it():
+    thresholds = gc.get_threshold()
+    assert thresholds[0] < YOUNG_THRESHOLD
+    with collector_tuned_for_streaming():
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, *thresholds[1:])
+    assert gc.get_threshold() == thresholds
+
+
+def test_a_higher_young_threshold_is_kept():
+    thresholds = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD * 2, *thresholds[1:])
+    try:
+        with collector_tuned_for_streaming():
+            assert gc.get_threshold()[0] == YOUNG_THRESHOLD * 2
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD * 2
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def test_a_heap_frozen_by_someone_else_stays_frozen():
@@ -48,7 +69,7 @@ def test_a_heap_frozen_by_someone_else_stays_frozen():
     # view during the delivery and after it.
     theirs = [object()]
     gc.freeze()
-    with long_lived_heap_frozen():
+    with collector_tuned_for_streaming():
         assert gc.get_freeze_count() > 0
         assert id(theirs) not in {id(o) for o in gc.get_objects()}
     assert gc.get_freeze_count() > 0
@@ -59,7 +80,7 @@ def test_cyclic_garbage_made_during_the_run_is_still_collected():
     class Node:
         pass
 
-    with long_lived_heap_frozen():
+    with collector_tuned_for_streaming():
         node = Node()
         node.self = node
         del node
@@ -69,15 +90,17 @@ def test_cyclic_garbage_made_during_the_run_is_still_collected():
 def test_a_delivery_runs_frozen_and_leaves_the_process_as_it_found_it(
     ads_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ):
-    seen: list[bool] = []
+    seen: list[tuple[bool, int]] = []
+    thresholds = gc.get_threshold()
     original_send = openai_ads.OpenAIAdsHook.send_events
 
     def spying_send(self, *args: Any, **kwargs: Any):
-        seen.append(gc.get_freeze_count() > 0)
+        seen.append((gc.get_freeze_count() > 0, gc.get_threshold()[0]))
         return original_send(self, *args, **kwargs)
 
     monkeypatch.setattr(openai_ads.OpenAIAdsHook, "send_events", spying_send)
     report = send(row_contract_events())
     assert report["events"]["sent"] == 3
-    assert seen == [True]
+    assert seen == [(True, YOUNG_THRESHOLD)]
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
