@@ -340,7 +340,7 @@ class Event(_Strict):
             )
         expected_schema = context.get("user_schema")
         if self.user is not None and expected_schema is not None:
-            actual = "lists" if isinstance(self.user, UserLists) else "singular"
+            actual = "singular" if isinstance(self.user, UserSingular) else "lists"
             if actual != expected_schema and self.user.model_fields_set - _COMMON_USER_KEYS:
                 raise _error("invalid_user", f"user fields must use the {expected_schema!r} schema", "user")
         return self

@@ -9,8 +9,10 @@ A request is first validated as :class:`ListsUserRequest`, the same schema with 
 shape fixed to the lists one. That skips the schema's callable discriminator, for which
 pydantic must turn every JSON ``user`` object into a Python dict first (about 15% of the
 validation time). It accepts exactly the requests ``EventsRequest`` accepts with lists-shaped
-users, into equal models. Anything else (a singular user, an invalid event) is judged again by
-``EventsRequest``, whose errors are the answer.
+users. This first pass runs the models' rules through :func:`~.lean_schema.lean_validator`,
+into light objects instead of model instances (a third less time again). Anything it refuses
+(a singular user, an invalid event) is judged again by ``EventsRequest``, whose errors are the
+answer.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from airflow_provider_openai_ads.conversions.taxonomy import MAX_EVENTS_PER_REQU
 from airflow_provider_openai_ads.emulator.config import EmulatorConfig
 from airflow_provider_openai_ads.emulator.envelopes import error_body, nested_error
 from airflow_provider_openai_ads.emulator.jsonio import decode
+from airflow_provider_openai_ads.emulator.lean_schema import LeanModel, lean_validator
 
 TOO_OLD = "event_timestamp_too_old"
 TOO_OLD_MESSAGE = "event_timestamp_ms must be within the last 7 days."
@@ -66,15 +69,22 @@ class ListsUserRequest(EventsRequest):
     events: list[ListsUserEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_REQUEST)
 
 
-def judge(body: bytes, config: EmulatorConfig, now_ms: int) -> EventsRequest | Rejected:
+_LISTS_USER_REQUEST = lean_validator(ListsUserRequest)
+
+Accepted = EventsRequest | LeanModel
+"""An accepted request: its ``events`` (``id``, ``type``, ``custom_event_name`` ...),
+``validate_only`` and ``integration_source``, as a model or as a :class:`LeanModel`."""
+
+
+def judge(body: bytes, config: EmulatorConfig, now_ms: int) -> Accepted | Rejected:
     """The API's verdict on a request body, at time ``now_ms``, under ``config``: the validated
     request when it is accepted."""
     context = {"now_ms": now_ms, "user_schema": config.user_schema}
-    request: EventsRequest | None = None
+    request: Accepted | None = None
     if config.user_schema != "singular":
         # refused: a singular user or an invalid request; the full schema decides and names the errors
         with contextlib.suppress(ValidationError):
-            request = ListsUserRequest.model_validate_json(body, context=context)
+            request = _LISTS_USER_REQUEST.validate_json(body, context=context)
     if request is None:
         try:
             request = EventsRequest.model_validate_json(body, context=context)
@@ -88,7 +98,7 @@ def judge(body: bytes, config: EmulatorConfig, now_ms: int) -> EventsRequest | R
     return request
 
 
-def _poisoned(events: list[Event], prefix: str) -> list[int]:
+def _poisoned(events: list[Event | LeanModel], prefix: str) -> list[int]:
     return [index for index, event in enumerate(events) if event.id.startswith(prefix)]
 
 

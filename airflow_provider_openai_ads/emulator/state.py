@@ -10,6 +10,7 @@ from typing import Any
 from airflow_provider_openai_ads.conversions.schema import Event
 from airflow_provider_openai_ads.emulator.config import EmulatorConfig
 from airflow_provider_openai_ads.emulator.faults import FaultDecision, FaultInjector
+from airflow_provider_openai_ads.emulator.lean_schema import LeanModel
 from airflow_provider_openai_ads.emulator.stats import EmulatorStats, RequestRecord, StatsCounter
 from airflow_provider_openai_ads.emulator.store import EventStore
 
@@ -71,7 +72,7 @@ class EmulatorState:
     def draw_fault(self, config: EmulatorConfig) -> FaultDecision:
         return self._faults.draw(config)
 
-    def accept(self, pid: str, events: Sequence[Event], body: bytes | None) -> tuple[int, int]:
+    def accept(self, pid: str, events: Sequence[Event | LeanModel], body: bytes | None) -> tuple[int, int]:
         """Register a validated batch, first event per dedup key wins; ``(accepted, duplicates)``.
 
         ``body``, the request as received, is kept for reading the accepted events back; ``None``

@@ -10,6 +10,7 @@ from typing import Any
 
 from airflow_provider_openai_ads.conversions.schema import Event
 from airflow_provider_openai_ads.emulator.jsonio import decode
+from airflow_provider_openai_ads.emulator.lean_schema import LeanModel
 
 _SEP = "\x1f"
 
@@ -57,7 +58,7 @@ class EventStore:
         self._batches: list[StoredBatch] = []
         self._counts: Counter[str] = Counter()
 
-    def add(self, pid: str, events: Sequence[Event], body: bytes | None) -> tuple[int, int]:
+    def add(self, pid: str, events: Sequence[Event | LeanModel], body: bytes | None) -> tuple[int, int]:
         """Register a validated batch; ``(accepted, duplicates)``.
 
         ``body`` (the request as received, whose ``events`` are ``events``) is kept for the newly

@@ -1,0 +1,123 @@
+"""A model's validation rules, validating into light objects instead of model instances.
+
+Judging a request, pydantic spends about a third of its time making and freeing model instances
+(each with its ``__dict__`` and fields-set set), which the emulator reads a few attributes of
+and drops. :func:`lean_validator` takes a model's own core schema, the one pydantic built from
+its fields and validators, and changes only what it validates into: every model becomes a
+typed dict (the same fields, types, constraints, defaults and extra-key rule) wrapped into a
+:class:`LeanModel` whose attributes are the validated values, absent fields reading as their
+default. The field validators run unchanged; the model validators run unchanged on the
+:class:`LeanModel` in place of the instance. Nothing is re-implemented, so a request passes
+the lean validator exactly when it passes the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import SchemaValidator
+
+#: schema keys holding Python objects, never nested schemas
+_OPAQUE_KEYS = frozenset({"cls", "function", "metadata", "serialization", "default", "expected"})
+
+
+class LeanModel:
+    """The validated values of one model's fields (those given in the input) as attributes."""
+
+    __model__: type[BaseModel]
+
+    @property
+    def model_fields_set(self) -> set[str]:
+        return set(self.__dict__) & set(type(self).__model__.model_fields)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The values given, nested lean models as dicts: ``model_dump(exclude_unset=True)``."""
+        return {key: _plain(value) for key, value in self.__dict__.items()}
+
+    def __repr__(self) -> str:
+        return f"Lean{type(self).__model__.__name__}({sorted(self.__dict__)})"
+
+
+def lean_validator(model: type[BaseModel]) -> SchemaValidator:
+    """A validator of ``model``'s inputs producing :class:`LeanModel` objects."""
+    return SchemaValidator(_lean(model.__pydantic_core_schema__))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, LeanModel):
+        return value.as_dict()
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _lean(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_lean(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    kind = node.get("type")
+    if kind == "function-after" and node["schema"].get("type") == "model":
+        return _lean_model(node["schema"], node["function"], node.get("ref"))
+    if kind == "model":
+        return _lean_model(node, None, node.get("ref"))
+    return {key: value if key in _OPAQUE_KEYS else _lean(value) for key, value in node.items()}
+
+
+def _lean_model(
+    model_node: dict[str, Any], validator: dict[str, Any] | None, ref: str | None
+) -> dict[str, Any]:
+    """A model's node (with its model validator, if any) as a typed dict made into a LeanModel."""
+    model = model_node["cls"]
+    if model_node.get("custom_init") or model_node.get("root_model") or model_node.get("post_init"):
+        raise TypeError(f"{model.__name__}: custom __init__, root models and post-init are not supported")
+    if any(field.default_factory is not None for field in model.model_fields.values()):
+        raise TypeError(f"{model.__name__}: default factories are not supported")
+    defaults = {name: field.default for name, field in model.model_fields.items() if not field.is_required()}
+    lean_class = type(f"Lean{model.__name__}", (LeanModel,), {"__model__": model, **defaults})
+    new = object.__new__
+
+    def make(values: dict[str, Any]) -> LeanModel:
+        lean = new(lean_class)
+        lean.__dict__ = values
+        return lean
+
+    if validator is None:
+        function = {"type": "no-info", "function": make}
+    elif validator["type"] == "with-info":
+        check_with_info = validator["function"]
+
+        def made_and_checked_with_info(values: dict[str, Any], info: Any) -> Any:
+            return check_with_info(make(values), info)
+
+        function = {"type": "with-info", "function": made_and_checked_with_info}
+    else:
+        check = validator["function"]
+
+        def made_and_checked(values: dict[str, Any]) -> Any:
+            return check(make(values))
+
+        function = {"type": "no-info", "function": made_and_checked}
+    lean = {"type": "function-after", "function": function, "schema": _typed_dict(model_node)}
+    if ref is not None:
+        lean["ref"] = ref
+    return lean
+
+
+def _typed_dict(model_node: dict[str, Any]) -> dict[str, Any]:
+    fields_node = model_node["schema"]
+    if fields_node.get("type") != "model-fields" or fields_node.get("computed_fields"):
+        raise TypeError(f"{model_node['cls'].__name__}: only plain model fields are supported")
+    fields = {}
+    for name, field in fields_node["fields"].items():
+        schema = field["schema"]
+        if field.get("validation_alias") is not None or field.get("serialization_exclude"):
+            raise TypeError(f"{model_node['cls'].__name__}.{name}: aliases are not supported")
+        # an absent optional field stays absent (its LeanModel attribute reads the default)
+        required = schema.get("type") != "default"
+        if not required:
+            schema = schema["schema"]
+        fields[name] = {"type": "typed-dict-field", "schema": _lean(schema), "required": required}
+    extra = model_node.get("config", {}).get("extra_fields_behavior", "ignore")
+    return {"type": "typed-dict", "fields": fields, "extra_behavior": extra, "total": True}
