@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,6 +50,12 @@ class EndToEndRun:
     task_cpu_us_per_event: float = 0.0
     #: CPU time of the emulator process during the run, per event sent
     emulator_cpu_us_per_event: float = 0.0
+    #: the hot path's events/s measured just before and just after this run (their mean)
+    adjacent_hot_path_events_per_s: float = 0.0
+
+    @property
+    def share_of_adjacent_hot_path(self) -> float:
+        return self.events_per_s / self.adjacent_hot_path_events_per_s
 
     @property
     def ok(self) -> bool:
@@ -227,13 +234,20 @@ def run(
     max_in_flight: int | None = None,
     sweep: tuple[int, ...] = (1, 2, 4),
     sweep_orders: int | None = None,
+    hot_path_rate: Callable[[], float] | None = None,
     log=print,
 ) -> EndToEndResult:
-    """Run every database x size; ``max_in_flight=None`` picks the fastest of ``sweep`` first."""
+    """Run every database x size; ``max_in_flight=None`` picks the fastest of ``sweep`` first.
+
+    ``hot_path_rate`` (default: ``hot_path.calibrator()``) is measured just before and just
+    after every run, for the run's share of the hot-path rate at that moment.
+    """
     import psutil
 
     from airflow_provider_openai_ads.emulator.process import EmulatorProcess
+    from benchmarks.hot_path import calibrator
 
+    hot_path_rate = hot_path_rate or calibrator()
     total = max(sizes)
     skipped: dict[str, str] = {}
     sources: dict[str, str] = {}
@@ -252,6 +266,7 @@ def run(
         def one(database: str, orders: int, in_flight: int) -> EndToEndRun:
             emulator.reset()
             log(f"end to end: {database}, {orders:,} orders, max_in_flight={in_flight} ...")
+            hot_before = hot_path_rate()
             emulator_cpu = sum(emulator_process.cpu_times()[:2])
             result = run_task(
                 database=database,
@@ -265,9 +280,11 @@ def run(
             )
             emulator_cpu = sum(emulator_process.cpu_times()[:2]) - emulator_cpu
             result.emulator_cpu_us_per_event = round(emulator_cpu / max(result.events_sent, 1) * 1e6, 1)
+            result.adjacent_hot_path_events_per_s = round((hot_before + hot_path_rate()) / 2, 1)
             log(
-                f"  {result.events_per_s:,.0f} events/s, peak RSS {result.peak_rss_mb} MB, CPU per event: "
-                f"task {result.task_cpu_us_per_event} us, emulator {result.emulator_cpu_us_per_event} us"
+                f"  {result.events_per_s:,.0f} events/s ({result.share_of_adjacent_hot_path:.0%} of the hot path's "
+                f"{result.adjacent_hot_path_events_per_s:,.0f} around it), peak RSS {result.peak_rss_mb} MB, "
+                f"CPU per event: task {result.task_cpu_us_per_event} us, emulator {result.emulator_cpu_us_per_event} us"
             )
             return result
 

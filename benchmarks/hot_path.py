@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import sha256
 
@@ -210,6 +211,19 @@ def run(n_orders: int = 20_000, rounds: int = 9) -> HotPathResult:
     contenders = {"ours": ours, "peer": peer, "floor": floor}
     times = interleaved(contenders, lambda: as_fetched(rows), rounds=rounds)
     return HotPathResult(n_orders, len(rows), rounds, {name: median(t) for name, t in times.items()})
+
+
+def calibrator(n_orders: int = 5_000, rounds: int = 3) -> Callable[[], float]:
+    """A quick measure of our hot path's events/s *now*: the median of ``rounds`` runs on
+    ``n_orders`` orders. The end-to-end benchmark takes it just before and just after each run,
+    since this kind of machine's speed drifts by up to 2x within minutes."""
+    rows = order_rows(n_orders)
+
+    def events_per_s() -> float:
+        times = interleaved({"ours": ours}, lambda: as_fetched(rows), rounds=rounds)["ours"]
+        return n_orders / median(times)
+
+    return events_per_s
 
 
 def run_pure_python(n_orders: int = 20_000, rounds: int = 9) -> HotPathResult:

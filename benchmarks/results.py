@@ -90,16 +90,20 @@ def end_to_end_section(result: EndToEndResult, hot_rate: float | None) -> list[s
     lines = [
         "## 2. End to end (warehouse -> SqlToOpenAIAdsOperator -> emulator process, --no-store)",
         "",
-        f"Each run is a fresh task process; max_in_flight = {result.max_in_flight}.",
+        f"Each run is a fresh task process; max_in_flight = {result.max_in_flight}. The hot path is "
+        "measured again just before and just after every run (5,000 orders, median of 3; their mean is "
+        "*hot path around it*), because this machine's speed drifts by up to 2x within minutes: the "
+        "share of that rate is the one the target is read from. The share of section 1's rate is shown too.",
         "",
-        "| database | orders | rows | events/s | share of hot path | peak RSS (MB) | requests | seconds | "
-        "task CPU us/event | emulator CPU us/event |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| database | orders | rows | events/s | hot path around it (events/s) | share of it | "
+        "share of section 1 | peak RSS (MB) | requests | seconds | task CPU us/event | emulator CPU us/event |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in result.runs:
         share = f"{run.events_per_s / hot_rate:.0%}" if hot_rate else "n/a"
         lines.append(
-            f"| {run.database} | {run.orders:,} | {run.rows:,} | {run.events_per_s:,.0f} | {share} | "
+            f"| {run.database} | {run.orders:,} | {run.rows:,} | {run.events_per_s:,.0f} | "
+            f"{run.adjacent_hot_path_events_per_s:,.0f} | {run.share_of_adjacent_hot_path:.0%} | {share} | "
             f"{run.peak_rss_mb:.1f} | {run.requests:,} | {run.seconds:.1f} | {run.task_cpu_us_per_event:.1f} | "
             f"{run.emulator_cpu_us_per_event:.1f} |"
         )
@@ -115,12 +119,17 @@ def end_to_end_section(result: EndToEndResult, hot_rate: float | None) -> list[s
     lines.append("")
     for database in dict.fromkeys(r.database for r in result.runs):
         runs = sorted((r for r in result.runs if r.database == database), key=lambda r: r.orders)
-        if hot_rate:
-            worst = min(r.events_per_s for r in runs)
-            lines.append(
-                f"- {database}: slowest run at {worst / hot_rate:.0%} of the hot-path rate "
-                f"(target >= {END_TO_END_SHARE_TARGET:.0%}): **{_mark(worst >= END_TO_END_SHARE_TARGET * hot_rate)}**"
+        worst = min(runs, key=lambda r: r.share_of_adjacent_hot_path)
+        lines.append(
+            f"- {database}: lowest share {worst.share_of_adjacent_hot_path:.0%} of the hot-path rate around "
+            f"the run ({worst.orders:,} orders; target >= {END_TO_END_SHARE_TARGET:.0%}): "
+            f"**{_mark(worst.share_of_adjacent_hot_path >= END_TO_END_SHARE_TARGET)}**"
+            + (
+                f"; of section 1's rate: {min(r.events_per_s for r in runs) / hot_rate:.0%}"
+                if hot_rate
+                else ""
             )
+        )
         if len(runs) > 1:
             growth = runs[-1].peak_rss_mb / runs[0].peak_rss_mb
             lines.append(

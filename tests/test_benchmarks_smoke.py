@@ -65,7 +65,13 @@ def sqlite_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         bench_dir = tmp_path_factory.mktemp("bench")
         patch.setattr(data, "BENCH_DIR", bench_dir)
-        result = end_to_end.run((100, 300), databases=("sqlite",), sweep=(1, 2), log=lambda _: None)
+        result = end_to_end.run(
+            (100, 300),
+            databases=("sqlite",),
+            sweep=(1, 2),
+            hot_path_rate=hot_path.calibrator(100, rounds=1),
+            log=lambda _: None,
+        )
     return result, bench_dir
 
 
@@ -79,6 +85,8 @@ def test_end_to_end_sqlite(sqlite_run):
         assert run.peak_rss_mb > 0
         assert run.events_per_s > 0
         assert run.task_cpu_us_per_event > 0
+        assert run.adjacent_hot_path_events_per_s > 0
+        assert run.share_of_adjacent_hot_path == run.events_per_s / run.adjacent_hot_path_events_per_s
         assert not run.outcome["rejected"]
     assert (bench_dir / "warehouse-300.sqlite").exists()
 
@@ -95,13 +103,20 @@ def test_end_to_end_table(sqlite_run):
     assert text.count("| sqlite |") == 2
     assert "max_in_flight sweep" in text
     assert "peak RSS at 300 orders" in text
+    assert "of the hot-path rate around the run" in text
 
 
 @pytest.mark.postgres
 def test_end_to_end_postgres(bench_dir):
     if not data.postgres_available():
         pytest.skip("PostgreSQL is not reachable")
-    result = end_to_end.run((100, 300), databases=("postgres",), max_in_flight=1, log=lambda _: None)
+    result = end_to_end.run(
+        (100, 300),
+        databases=("postgres",),
+        max_in_flight=1,
+        hot_path_rate=hot_path.calibrator(100, rounds=1),
+        log=lambda _: None,
+    )
     assert [r.events_sent for r in result.runs] == [100, 300]
 
 
