@@ -35,6 +35,8 @@ _STREAM_CURSOR_NAME = "openai_ads_stream"
 #: PostgreSQL's drivers: they stream through a named (server-side) cursor, their fetches are
 #: network round trips, and their connections may serve another thread (so they prefetch)
 _POSTGRES_DRIVERS = ("psycopg2", "psycopg")
+#: drivers whose connections refuse to serve any thread but the one that opened them
+_THREAD_BOUND_DRIVERS = ("sqlite3",)
 
 
 class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
@@ -56,8 +58,8 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
     :param prefetch: fetch the next ``fetch_size`` rows in a background thread while the current
         ones are mapped and sent, so the database's round trips overlap the task's work (at most
         four chunks in memory). ``None`` (default): on for PostgreSQL (psycopg2, psycopg), whose
-        connections may be used from another thread; off for other drivers (SQLite connections
-        belong to the thread that opened them).
+        connections may be used from another thread; off for other drivers. SQLite connections
+        belong to the thread that opened them: ``True`` on one fails the task at once.
     :param allow_empty_window: run even when the query uses data-interval templates and the run
         has no data interval or a zero-width one (by default the task refuses: in Airflow 3 such
         a query would silently select nothing).
@@ -156,12 +158,21 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
         return hook
 
     def _prefetches(self, conn: Any) -> bool:
-        return self.prefetch if self.prefetch is not None else _driver(conn).startswith(_POSTGRES_DRIVERS)
+        driver = _driver(conn)
+        if self.prefetch is None:
+            return driver.startswith(_POSTGRES_DRIVERS)
+        if self.prefetch and driver.startswith(_THREAD_BOUND_DRIVERS):
+            raise AirflowFailException(
+                f"prefetch=True cannot work with connection {self.conn_id!r}: {driver.split('.')[0]} connections "
+                "can only be used by the thread that opened them; leave prefetch unset (or False)"
+            )
+        return self.prefetch
 
     def _records(self, hook: DbApiHook) -> Iterator[Any]:
         """Row-contract column names (first), then the result's records, fetched in chunks."""
         sql = self.sql
         with closing(hook.get_conn()) as conn:
+            prefetch = self._prefetches(conn)  # before the query runs: it may refuse
             cursor = _streaming_cursor(conn)
             with closing(cursor):
                 self.log.info("Running query:\n%s", sql)
@@ -189,7 +200,7 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
                     )
                 yield tuple(columns)
                 fetch = functools.partial(cursor.fetchmany, self.fetch_size)
-                if self._prefetches(conn):
+                if prefetch:
                     yield from prefetched_rows(fetch)
                 else:
                     while rows := fetch():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -97,7 +96,7 @@ def test_sqlite_is_fetched_in_the_task_thread_and_refuses_a_reader_thread(
     orders_warehouse: Warehouse, ads_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SQLite connections belong to the thread that opened them: no prefetch unless asked, and
-    asked for, the driver's refusal fails the task before anything is sent."""
+    asked for, the task fails with a message saying why, before the query runs or anything is sent."""
     threads: set[str] = set()
     streaming_cursor = sql_to_openai_ads._streaming_cursor
 
@@ -121,8 +120,12 @@ def test_sqlite_is_fetched_in_the_task_thread_and_refuses_a_reader_thread(
     assert threads == {threading.current_thread().name}
 
     ads_emulator.reset()
-    with pytest.raises(sqlite3.ProgrammingError, match="same thread"):
+    threads.clear()
+    with pytest.raises(
+        AirflowFailException, match=r"prefetch=True cannot work .* sqlite3 connections can only"
+    ):
         sql_operator(max_rejected_ratio=0.01, prefetch=True).execute(task_context())
+    assert threads == set()
     assert ads_emulator.stats().requests == 0
 
 
