@@ -56,6 +56,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--databases", default="sqlite,postgres", help="end to end: comma-separated (default %(default)s)"
     )
     parser.add_argument(
+        "--repeats",
+        type=int,
+        help="end to end: runs of each database x size, the median kept (default 3; --quick 1)",
+    )
+    parser.add_argument(
         "--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {', '.join(BENCHMARKS)}"
     )
     parser.add_argument(
@@ -70,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.hot_orders = args.hot_orders or (5_000 if args.quick else 20_000)
     args.rounds = args.rounds or (5 if args.quick else 9)
     args.batches = args.batches or (3 if args.quick else 10)
+    args.repeats = args.repeats or (1 if args.quick else 3)
     return args
 
 
@@ -95,6 +101,7 @@ def main(argv: list[str] | None = None) -> str:
             sizes,
             databases=tuple(d.strip() for d in args.databases.split(",") if d.strip()),
             max_in_flight=args.max_in_flight,
+            repeats=args.repeats,
             log=_log,
         )
     if "failure" in args.only:

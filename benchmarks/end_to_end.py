@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmarks.data import (
@@ -52,6 +52,10 @@ class EndToEndRun:
     emulator_cpu_us_per_event: float = 0.0
     #: the hot path's events/s measured just before and just after this run (their mean)
     adjacent_hot_path_events_per_s: float = 0.0
+    #: when the run was repeated: every repeat's share of its hot path (this run is the median)
+    repeat_shares: list[float] = field(default_factory=list)
+    #: when the run was repeated: the highest peak RSS of the repeats
+    repeat_peak_rss_mb: float = 0.0
 
     @property
     def share_of_adjacent_hot_path(self) -> float:
@@ -235,12 +239,15 @@ def run(
     sweep: tuple[int, ...] = (1, 2, 4),
     sweep_orders: int | None = None,
     hot_path_rate: Callable[[], float] | None = None,
+    repeats: int = 1,
     log=print,
 ) -> EndToEndResult:
     """Run every database x size; ``max_in_flight=None`` picks the fastest of ``sweep`` first.
 
     ``hot_path_rate`` (default: ``hot_path.calibrator()``) is measured just before and just
-    after every run, for the run's share of the hot-path rate at that moment.
+    after every run, for the run's share of the hot-path rate at that moment. With ``repeats``
+    above 1 every database x size runs that many times and the run with the median share is
+    kept (with every repeat's share, and the highest peak RSS of them).
     """
     import psutil
 
@@ -298,8 +305,19 @@ def run(
             chosen = max(tried, key=lambda r: r.events_per_s).max_in_flight
         for database in sources:
             for orders in sizes:
-                runs.append(one(database, orders, chosen))
+                runs.append(_median_of([one(database, orders, chosen) for _ in range(repeats)]))
     return EndToEndResult(runs, chosen, tried, skipped)
+
+
+def _median_of(repeats: list[EndToEndRun]) -> EndToEndRun:
+    """The repeat with the median share of its hot path, carrying every repeat's share."""
+    if len(repeats) == 1:
+        return repeats[0]
+    ordered = sorted(repeats, key=lambda r: r.share_of_adjacent_hot_path)
+    median = ordered[(len(ordered) - 1) // 2]
+    median.repeat_shares = [round(r.share_of_adjacent_hot_path, 3) for r in repeats]
+    median.repeat_peak_rss_mb = max(r.peak_rss_mb for r in repeats)
+    return median
 
 
 def main(argv: list[str] | None = None) -> None:

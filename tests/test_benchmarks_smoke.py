@@ -106,6 +106,23 @@ def test_end_to_end_table(sqlite_run):
     assert "of the hot-path rate around the run" in text
 
 
+def test_a_repeated_run_keeps_the_median_share_and_the_highest_peak():
+    def repeat(events_per_s: float, rss: float) -> end_to_end.EndToEndRun:
+        return end_to_end.EndToEndRun(
+            "sqlite", 100, 4, 200, 100, 1, 1.0, events_per_s, rss, {}, adjacent_hot_path_events_per_s=1000.0
+        )
+
+    kept = end_to_end._median_of([repeat(300, 150.0), repeat(500, 170.0), repeat(400, 160.0)])
+    assert kept.events_per_s == 400
+    assert kept.repeat_shares == [0.3, 0.5, 0.4]
+    assert kept.repeat_peak_rss_mb == 170.0
+    text = "\n".join(results.end_to_end_section(end_to_end.EndToEndResult([kept], 4, [], {}), None))
+    assert "| 30%, 50%, 40% | 170.0 |" in text
+    assert "lowest share 40%" in text
+    single = repeat(300, 150.0)
+    assert end_to_end._median_of([single]) is single
+
+
 @pytest.mark.postgres
 def test_end_to_end_postgres(bench_dir):
     if not data.postgres_available():
