@@ -1,8 +1,9 @@
 """A model's validation rules, validating into light objects instead of model instances.
 
-Judging a request, pydantic spends about a third of its time making and freeing model instances
-(each with its ``__dict__`` and fields-set set), which the emulator reads a few attributes of
-and drops. :func:`lean_validator` takes a model's own core schema, the one pydantic built from
+Judging a request into model instances (each with its ``__dict__`` and fields-set set), which
+the emulator reads a few attributes of and drops, takes about 45% longer than into these light
+objects: 20.0 against 13.7 us per event, though only 4% more instructions; the instances cost
+memory traffic more than work. :func:`lean_validator` takes a model's own core schema, the one pydantic built from
 its fields and validators, and changes only what it validates into: every model becomes a
 typed dict (the same fields, types, constraints, defaults and extra-key rule) wrapped into a
 :class:`LeanModel` whose attributes are the validated values, absent fields reading as their
@@ -18,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import SchemaValidator
 
+_FUNCTION_KINDS = frozenset({"function-after", "function-before", "function-wrap", "function-plain"})
 #: schema keys holding Python objects, never nested schemas
 _OPAQUE_KEYS = frozenset({"cls", "function", "metadata", "serialization", "default", "expected"})
 
@@ -58,8 +60,15 @@ def _lean(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     kind = node.get("type")
-    if kind == "function-after" and node["schema"].get("type") == "model":
+    wraps_model = kind in _FUNCTION_KINDS and node["schema"].get("type") == "model"
+    if wraps_model and kind == "function-after":
         return _lean_model(node["schema"], node["function"], node.get("ref"))
+    if (
+        wraps_model and kind != "function-before"
+    ):  # wrap: the validator would get a LeanModel from its handler
+        raise TypeError(
+            f"{node['schema']['cls'].__name__}: only before and after model validators are supported"
+        )
     if kind == "model":
         return _lean_model(node, None, node.get("ref"))
     return {key: value if key in _OPAQUE_KEYS else _lean(value) for key, value in node.items()}
@@ -112,7 +121,7 @@ def _typed_dict(model_node: dict[str, Any]) -> dict[str, Any]:
     fields = {}
     for name, field in fields_node["fields"].items():
         schema = field["schema"]
-        if field.get("validation_alias") is not None or field.get("serialization_exclude"):
+        if field.get("validation_alias") is not None:
             raise TypeError(f"{model_node['cls'].__name__}.{name}: aliases are not supported")
         # an absent optional field stays absent (its LeanModel attribute reads the default)
         required = schema.get("type") != "default"

@@ -88,5 +88,15 @@ def test_unsupported_model_features_are_refused_when_built():
     class WithFactory(BaseModel):
         tags: list[str] = Field(default_factory=list)
 
+    class WrappedModel(BaseModel):
+        size: int
+
+        @model_validator(mode="wrap")
+        @classmethod
+        def _around(cls, value, handler):
+            return handler(value)
+
     with pytest.raises(TypeError, match="default factories"):
         lean_validator(WithFactory)
+    with pytest.raises(TypeError, match="only before and after model validators"):
+        lean_validator(WrappedModel)
