@@ -30,9 +30,11 @@ YOUNG_THRESHOLD = 20_000
 @contextlib.contextmanager
 def collector_tuned_for_streaming() -> Iterator[None]:
     """Freeze the heap (unless someone else already froze it) and raise the young-generation
-    threshold to at least :data:`YOUNG_THRESHOLD`; both are restored afterwards."""
+    threshold to at least :data:`YOUNG_THRESHOLD` (unless it is 0: automatic collection off);
+    both are restored afterwards."""
     thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
+    if thresholds[0]:
+        gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
     freeze = not gc.get_freeze_count()  # a heap someone else froze is left as it is
     if freeze:
         gc.freeze()

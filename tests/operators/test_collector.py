@@ -52,6 +52,17 @@ def test_raises_the_young_threshold_during_the_run_and_restores_it():
     assert gc.get_threshold() == thresholds
 
 
+def test_automatic_collection_switched_off_stays_off():
+    thresholds = gc.get_threshold()
+    gc.set_threshold(0, *thresholds[1:])
+    try:
+        with collector_tuned_for_streaming():
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*thresholds)
+
+
 def test_a_higher_young_threshold_is_kept():
     thresholds = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD * 2, *thresholds[1:])
