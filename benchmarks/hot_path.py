@@ -34,6 +34,9 @@ from benchmarks.data import as_fetched, group_rows, order_rows
 from benchmarks.timing import interleaved, median
 
 BATCH = 1000
+#: the calibration taken around every end-to-end run: orders per run, runs (the median is kept)
+CALIBRATION_ORDERS = 5_000
+CALIBRATION_ROUNDS = 5
 
 
 def ours(rows: list[dict]) -> list[bytes]:
@@ -213,7 +216,7 @@ def run(n_orders: int = 20_000, rounds: int = 9) -> HotPathResult:
     return HotPathResult(n_orders, len(rows), rounds, {name: median(t) for name, t in times.items()})
 
 
-def calibrator(n_orders: int = 5_000, rounds: int = 3) -> Callable[[], float]:
+def calibrator(n_orders: int = CALIBRATION_ORDERS, rounds: int = CALIBRATION_ROUNDS) -> Callable[[], float]:
     """A quick measure of our hot path's events/s *now*: the median of ``rounds`` runs on
     ``n_orders`` orders. The end-to-end benchmark takes it just before and just after each run,
     since this kind of machine's speed drifts by up to 2x within minutes."""

@@ -11,7 +11,7 @@ from importlib import metadata
 from airflow_provider_openai_ads.conversions import compiled_modules
 from benchmarks.end_to_end import EndToEndResult, EndToEndRun
 from benchmarks.failure_cost import FailureCostResult
-from benchmarks.hot_path import HotPathResult
+from benchmarks.hot_path import CALIBRATION_ORDERS, CALIBRATION_ROUNDS, HotPathResult
 
 #: issue targets
 PEER_RATIO_TARGET = 4.0  # ours >= 4x the peer's events/s
@@ -91,7 +91,8 @@ def end_to_end_section(result: EndToEndResult, hot_rate: float | None) -> list[s
         "## 2. End to end (warehouse -> SqlToOpenAIAdsOperator -> emulator process, --no-store)",
         "",
         f"Each run is a fresh task process; max_in_flight = {result.max_in_flight}. The hot path is "
-        "measured again just before and just after every run (5,000 orders, median of 3; their mean is "
+        f"measured again just before and just after every run ({CALIBRATION_ORDERS:,} orders, median of "
+        f"{CALIBRATION_ROUNDS}; their mean is "
         "*hot path around it*), because this machine's speed drifts by up to 2x within minutes: the "
         "share of that rate is the one the target is read from. The share of section 1's rate is shown too. "
         "Where a run was repeated, the table shows the repeat with the median share, and *repeats* every "
