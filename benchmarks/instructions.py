@@ -1,10 +1,13 @@
-"""Hot path in CPU instructions per event, counted by valgrind's callgrind: ours and the floor.
+"""CPU instructions per event, counted by valgrind's callgrind: our hot path, the floor, and
+the emulator's judging of our request bodies.
 
 Timings on a shared 2-core virtual machine move by 10-20% between runs, more than most single
 changes to the hot path are worth. Instruction counts are deterministic to about 0.1%, so this
 is how to compare two versions of the code (the timed benchmark stays the reference for the
 targets). Each contender runs twice under callgrind on the same fresh rows (``as_fetched``),
 once with the workload and once without; the difference over the events is its cost per event.
+The emulator's judge is counted the same way, on the request bodies our hot path makes of
+those rows (it shares the machine with the task in the end-to-end benchmark).
 
     python -m benchmarks.instructions [orders]      # default 2,000 orders; about a minute
 """
@@ -22,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTENDERS = ("ours", "floor")
+CONTENDERS = ("ours", "floor", "judge")
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
@@ -31,12 +34,35 @@ def _workload(contender: str, orders: int, run: bool) -> None:
     from benchmarks.data import as_fetched, order_rows
     from benchmarks.hot_path import floor, ours
 
+    if contender == "judge":
+        _judge_workload(orders, run)
+        return
     build = ours if contender == "ours" else floor
     rows = order_rows(orders)
     build(as_fetched(rows[: max(1, orders // 5)]))  # imports, caches, first allocations
     data = as_fetched(rows)
     if run:
         build(data)
+
+
+def _judge_workload(orders: int, run: bool) -> None:
+    """The emulator's verdict on each of our request bodies for ``orders`` orders (all accepted)."""
+    import time
+
+    from airflow_provider_openai_ads.emulator.config import EmulatorConfig
+    from airflow_provider_openai_ads.emulator.judge import Rejected, judge
+    from benchmarks.data import as_fetched, order_rows
+    from benchmarks.hot_path import ours
+
+    config = EmulatorConfig()
+    now_ms = time.time_ns() // 1_000_000
+    rows = order_rows(orders)
+    judge(ours(as_fetched(rows[: max(1, orders // 5)]))[0], config, now_ms)  # imports, caches
+    bodies = ours(as_fetched(rows))
+    if run:
+        for body in bodies:
+            if isinstance(judge(body, config, now_ms), Rejected):
+                raise RuntimeError("the emulator refused a benchmark body: the count would not be judging")
 
 
 def _count(contender: str, orders: int, run: bool) -> int:
@@ -86,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     result = run(args.orders)
     print(
         f"instructions per event: ours {result['ours']:,}, floor {result['floor']:,}; "
-        f"ours / floor = {result['ours_over_floor']:.3f}"
+        f"ours / floor = {result['ours_over_floor']:.3f}; the emulator judging our bodies {result['judge']:,}"
     )
 
 
