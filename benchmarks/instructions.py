@@ -21,8 +21,10 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENDERS = ("ours", "floor", "judge")
@@ -30,39 +32,39 @@ _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
 def _workload(contender: str, orders: int, run: bool) -> None:
-    """Inside the measured process: warm up, make the rows, then (if ``run``) map them."""
+    """Inside the measured process: warm up, make the input from fresh rows, then (if ``run``)
+    measure the contender on it."""
     from benchmarks.data import as_fetched, order_rows
+
+    prepare, measured = _steps(contender)
+    rows = order_rows(orders)
+    measured(prepare(as_fetched(rows[: max(1, orders // 5)])))  # imports, caches, first allocations
+    data = prepare(as_fetched(rows))
+    if run:
+        measured(data)
+
+
+def _steps(contender: str) -> tuple[Callable[[list[dict]], Any], Callable[[Any], object]]:
+    """``(prepare, measured)``: what turns the rows into the contender's input (not counted),
+    and the contender itself."""
     from benchmarks.hot_path import floor, ours
 
-    if contender == "judge":
-        _judge_workload(orders, run)
-        return
-    build = ours if contender == "ours" else floor
-    rows = order_rows(orders)
-    build(as_fetched(rows[: max(1, orders // 5)]))  # imports, caches, first allocations
-    data = as_fetched(rows)
-    if run:
-        build(data)
-
-
-def _judge_workload(orders: int, run: bool) -> None:
-    """The emulator's verdict on each of our request bodies for ``orders`` orders (all accepted)."""
+    if contender != "judge":
+        return (lambda rows: rows), (ours if contender == "ours" else floor)
     import time
 
     from airflow_provider_openai_ads.emulator.config import EmulatorConfig
     from airflow_provider_openai_ads.emulator.judge import Rejected, judge
-    from benchmarks.data import as_fetched, order_rows
-    from benchmarks.hot_path import ours
 
     config = EmulatorConfig()
     now_ms = time.time_ns() // 1_000_000
-    rows = order_rows(orders)
-    judge(ours(as_fetched(rows[: max(1, orders // 5)]))[0], config, now_ms)  # imports, caches
-    bodies = ours(as_fetched(rows))
-    if run:
+
+    def judge_all(bodies: list[bytes]) -> None:  # the emulator's verdict on each of our bodies
         for body in bodies:
             if isinstance(judge(body, config, now_ms), Rejected):
                 raise RuntimeError("the emulator refused a benchmark body: the count would not be judging")
+
+    return ours, judge_all
 
 
 def _count(contender: str, orders: int, run: bool) -> int:
