@@ -151,13 +151,8 @@ def test_postgres_rows_sent_field_by_field_through_a_server_side_cursor(
         return CursorProbe(cursor, conn, record)
 
     monkeypatch.setattr(sql_to_openai_ads, "_streaming_cursor", spy)
-    fetch_size = 500
     op = SqlToOpenAIAdsOperator(
-        task_id="send_orders",
-        conn_id="warehouse",
-        sql=ORDERED_QUERY,
-        max_rejected_ratio=0.01,
-        fetch_size=fetch_size,
+        task_id="send_orders", conn_id="warehouse", sql=ORDERED_QUERY, max_rejected_ratio=0.01
     )
     report = op.execute(task_context())
 
@@ -168,12 +163,14 @@ def test_postgres_rows_sent_field_by_field_through_a_server_side_cursor(
     assert stats.events_accepted == len(expectation.ids("sent"))
     assert stats.requests_by_status == {"200": report["requests"]}
 
-    # a named (server-side) cursor, declared on the server and read in fetch_size chunks
+    # a named (server-side) cursor, declared on the server and read in chunks of the default size
+    fetch_size = sql_to_openai_ads.DEFAULT_FETCH_SIZE
     cursor = record["cursor"]
     assert type(cursor).__name__ == "ServerCursor"
     assert cursor.name == "openai_ads_stream"
     assert ("openai_ads_stream", False, False) in record["pg_cursors"]
     rows = expectation.rows()
+    assert rows > 2 * fetch_size
     assert record["fetches"] == [fetch_size] * (rows // fetch_size) + [rows % fetch_size] + [0]
     assert record["threads"] == {"openai-ads-fetch"}  # fetched ahead, by default on PostgreSQL
     assert record["closed"]
