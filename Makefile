@@ -13,6 +13,11 @@ $(STAMP): pyproject.toml setup.py $(COMPILED)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --reinstall-package airflow-provider-openai-ads -e ".[test,bench]"
+	# bytecode for every installed module, as pip writes it: uv leaves it to the first import, and
+	# with PYTHONDONTWRITEBYTECODE set every new process (each task, each test subprocess) would
+	# compile Airflow from source again (importing it: 2.6 s without, 1.2 s with). As pip does, a
+	# file that does not compile is skipped (facebook-business has one that uses `or` as a name).
+	$(BIN)/python -c 'import compileall, sysconfig; compileall.compile_dir(sysconfig.get_paths()["purelib"], quiet=2, workers=0)'
 	touch $(STAMP)
 
 test: $(STAMP)  ## lint, then the whole test suite
