@@ -114,7 +114,7 @@ def end_to_end_section(result: EndToEndResult, hot_rate: float | None) -> list[s
     if result.sweep:
         lines += [
             "",
-            "max_in_flight sweep ("
+            "max_in_flight sweep, one run each, for information ("
             + f"{result.sweep[0].database}, {result.sweep[0].orders:,} orders): "
             + ", ".join(f"{r.max_in_flight}: {r.events_per_s:,.0f} events/s" for r in result.sweep),
         ]

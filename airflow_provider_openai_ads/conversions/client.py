@@ -49,6 +49,9 @@ from airflow_provider_openai_ads.conversions.taxonomy import (
     normalize_integration_source,
 )
 
+#: requests sent concurrently unless the connection or the operator says otherwise
+DEFAULT_MAX_IN_FLIGHT = 4
+
 log = logging.getLogger(__name__)
 
 USER_AGENT = "airflow-provider-openai-ads"
@@ -174,7 +177,7 @@ class ConversionsClient:
         pixel_id: str,
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 30.0,
-        max_in_flight: int = 4,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         max_batch_events: int = MAX_EVENTS_PER_REQUEST,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
