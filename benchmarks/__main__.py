@@ -50,7 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-in-flight",
         type=int,
-        help="end to end: concurrent requests (default: the operator's, 4; 1, 2 and 4 are also run once on the small size, for information)",
+        help="end to end: concurrent requests (default: the operator's, 4; 1, 2 and 4 are also run "
+        "once on the small size, for information)",
     )
     parser.add_argument(
         "--databases", default="sqlite,postgres", help="end to end: comma-separated (default %(default)s)"

@@ -105,11 +105,12 @@ def end_to_end_section(result: EndToEndResult, hot_rate: float | None) -> list[s
     ]
     for run in result.runs:
         share = f"{run.events_per_s / hot_rate:.0%}" if hot_rate else "n/a"
+        repeats = ", ".join(f"{s:.0%}" for s in run.repeat_shares) or "-"
         lines.append(
             f"| {run.database} | {run.orders:,} | {run.rows:,} | {run.events_per_s:,.0f} | "
             f"{run.adjacent_hot_path_events_per_s:,.0f} | {run.share_of_adjacent_hot_path:.0%} | {share} | "
-            f"{', '.join(f'{s:.0%}' for s in run.repeat_shares) or '-'} | {_peak_rss(run):.1f} | {run.requests:,} | {run.seconds:.1f} | {run.task_cpu_us_per_event:.1f} | "
-            f"{run.emulator_cpu_us_per_event:.1f} |"
+            f"{repeats} | {_peak_rss(run):.1f} | {run.requests:,} | {run.seconds:.1f} | "
+            f"{run.task_cpu_us_per_event:.1f} | {run.emulator_cpu_us_per_event:.1f} |"
         )
     if result.sweep:
         lines += [

@@ -35,8 +35,8 @@ _STREAM_CURSOR_NAME = "openai_ads_stream"
 #: rows per ``fetchmany``. Small on purpose: a chunk's rows are mapped while they are still in
 #: the CPU's caches, and the memory they free is reused while it is too. With 5,000 rows a chunk
 #: is megabytes of Python objects, cold by the time they are read: the end-to-end benchmark
-#: (``benchmarks/``) ran up to a quarter slower on SQLite, up to a fifth on PostgreSQL. Each fetch is a round trip on a server-side cursor: raise
-#: it for a warehouse many milliseconds away.
+#: (``benchmarks/``) ran up to a quarter slower on SQLite, up to a fifth on PostgreSQL. Each
+#: fetch is a round trip on a server-side cursor: raise it for a warehouse many milliseconds away.
 DEFAULT_FETCH_SIZE = 500
 #: PostgreSQL's drivers: they stream through a named (server-side) cursor, their fetches are
 #: network round trips, and their connections may serve another thread (so they prefetch)
