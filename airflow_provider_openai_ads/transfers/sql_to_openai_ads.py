@@ -43,6 +43,8 @@ DEFAULT_FETCH_SIZE = 500
 _POSTGRES_DRIVERS = ("psycopg2", "psycopg")
 #: drivers whose connections refuse to serve any thread but the one that opened them
 _THREAD_BOUND_DRIVERS = ("sqlite3",)
+#: PostgreSQL's other names of UTC itself (tzdata links to ``Etc/UTC``, abbreviated ``UTC``)
+_UTC_ZONE_NAMES = frozenset({"Etc/UTC", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu"})
 
 
 class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
@@ -181,6 +183,7 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
         sql = self.sql
         with closing(hook.get_conn()) as conn:
             prefetch = self._prefetches(conn)  # before the query runs: it may refuse
+            _name_utc_as_utc(conn)
             cursor = _streaming_cursor(conn)
             with closing(cursor):
                 self.log.info("Running query:\n%s", sql)
@@ -220,6 +223,21 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
 def _driver(conn: Any) -> str:
     """The driver's module name (``psycopg2.extensions``, ``sqlite3``, ...)."""
     return type(conn).__module__
+
+
+def _name_utc_as_utc(conn: Any) -> None:
+    """On psycopg 3, switch a session in ``Etc/UTC`` (or another alias of UTC) to ``UTC``.
+
+    psycopg 3 gives every ``timestamptz`` value the session's time zone. Only the name ``UTC``
+    becomes ``datetime.timezone.utc``; ``Etc/UTC``, the default of the official PostgreSQL images,
+    becomes a ``ZoneInfo``, converted into for each value (a sixth of the fetch time) and then
+    read back through the slower path when the row is mapped. The two names are the same zone,
+    so nothing the query computes changes; sessions in any other zone are left alone.
+    """
+    if _driver(conn).split(".")[0] != "psycopg":  # psycopg2 attaches fixed offsets already
+        return
+    if getattr(conn.info.timezone, "key", None) in _UTC_ZONE_NAMES:
+        conn.execute("SET TIME ZONE 'UTC'")
 
 
 def _streaming_cursor(conn: Any) -> Any:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -47,7 +48,8 @@ ORDERED_QUERY = ORDERS_QUERY + "ORDER BY o.order_id, i.line_no"
 N_ORDERS = 1300
 
 
-def postgres_connection(schema: str) -> str:
+def postgres_connection(schema: str, time_zone: str | None = None) -> str:
+    options = f"-c search_path={schema}" + (f" -c TimeZone={time_zone}" if time_zone else "")
     return json.dumps(
         {
             "conn_type": "postgres",
@@ -55,7 +57,7 @@ def postgres_connection(schema: str) -> str:
             "port": PG["port"],
             "login": PG["user"],
             "schema": PG["dbname"],
-            "extra": {"options": f"-c search_path={schema}"},
+            "extra": {"options": options},
         }
     )
 
@@ -183,6 +185,39 @@ def test_postgres_rows_sent_field_by_field_through_a_server_side_cursor(
     assert isinstance(first["event_time"], dt.datetime)
     assert first["event_time"].utcoffset() is not None
     assert isinstance(first["consent"], bool)
+
+
+@pytest.mark.parametrize(
+    ("session_zone", "loaded_zone"),
+    [
+        ("Etc/UTC", dt.timezone.utc),  # renamed: the same zone, loaded as a fixed offset
+        ("Zulu", dt.timezone.utc),
+        ("UTC", dt.timezone.utc),
+        ("Europe/Paris", ZoneInfo("Europe/Paris")),  # another zone: left alone
+    ],
+)
+def test_postgres_session_in_a_utc_alias_loads_timestamps_in_fixed_utc(
+    session_zone: str,
+    loaded_zone: dt.tzinfo,
+    pg_warehouse: PgWarehouse,
+    ads_emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", postgres_connection(pg_warehouse.schema, session_zone))
+    record: dict[str, Any] = {"fetches": []}
+    streaming_cursor = sql_to_openai_ads._streaming_cursor
+    monkeypatch.setattr(
+        sql_to_openai_ads, "_streaming_cursor", lambda conn: CursorProbe(streaming_cursor(conn), conn, record)
+    )
+    op = SqlToOpenAIAdsOperator(
+        task_id="send_orders", conn_id="warehouse", sql=ORDERED_QUERY, max_rejected_ratio=0.01
+    )
+    report = op.execute(task_context())
+
+    assert record["first_row"]["event_time"].tzinfo == loaded_zone
+    expectation = pg_warehouse.expectation()  # the same instants, whatever the zone
+    expectation.check_report(report)
+    expectation.check_received(ads_emulator.events())
 
 
 def test_postgres_without_prefetch_fetches_in_the_task_thread(
