@@ -169,7 +169,7 @@ def create_sqlite_warehouse(path: str, n_orders: int, start: dt.datetime, end: d
             CREATE TABLE order_items (order_id TEXT, line_no INTEGER, sku TEXT, product_name TEXT,
               quantity INTEGER, unit_price TEXT);
             CREATE INDEX orders_created ON orders(created_at);
-            CREATE INDEX items_order ON order_items(order_id);
+            CREATE INDEX items_order ON order_items(order_id, line_no);
             """
         )
         _load(conn, "?", n_orders, start, end, _sqlite_value, **kwargs)
@@ -192,7 +192,7 @@ def create_postgres_warehouse(
             CREATE TABLE order_items (order_id TEXT, line_no INTEGER, sku TEXT, product_name TEXT,
               quantity INTEGER, unit_price NUMERIC(14, 4));
             CREATE INDEX orders_created ON orders(created_at);
-            CREATE INDEX items_order ON order_items(order_id);
+            CREATE INDEX items_order ON order_items(order_id, line_no);
             """
         )
         _load(cur, "%s", n_orders, start, end, lambda v: v, **kwargs)
