@@ -10,9 +10,10 @@ shape fixed to the lists one. That skips the schema's callable discriminator, fo
 pydantic must turn every JSON ``user`` object into a Python dict first (about 15% of the
 validation time). It accepts exactly the requests ``EventsRequest`` accepts with lists-shaped
 users. This first pass runs the models' rules through :func:`~.lean_schema.lean_validator`,
-into light objects instead of model instances (a third less time again). Anything it refuses
-(a singular user, an invalid event) is judged again by ``EventsRequest``, whose errors are the
-answer.
+into light objects instead of model instances (a third less time again), with the schema's
+pre-checks (``FAST_PRECHECKS``) in front of its per-event Python field checks (a tenth less
+again). Anything it refuses (a singular user, an invalid event) is judged again by
+``EventsRequest``, whose errors are the answer.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from typing import Any
 import orjson
 from pydantic import Field, ValidationError
 
-from airflow_provider_openai_ads.conversions.schema import Event, EventsRequest, UserLists, describe_errors
+from airflow_provider_openai_ads.conversions.schema import (
+    FAST_PRECHECKS,
+    Event,
+    EventsRequest,
+    UserLists,
+    describe_errors,
+)
 from airflow_provider_openai_ads.conversions.taxonomy import MAX_EVENTS_PER_REQUEST
 from airflow_provider_openai_ads.emulator.config import EmulatorConfig
 from airflow_provider_openai_ads.emulator.envelopes import error_body, nested_error
@@ -69,7 +76,7 @@ class ListsUserRequest(EventsRequest):
     events: list[ListsUserEvent] = Field(min_length=1, max_length=MAX_EVENTS_PER_REQUEST)
 
 
-_LISTS_USER_REQUEST = lean_validator(ListsUserRequest)
+_LISTS_USER_REQUEST = lean_validator(ListsUserRequest, FAST_PRECHECKS)
 
 Accepted = EventsRequest | LeanModel
 """An accepted request: its ``events`` (``id``, ``type``, ``custom_event_name`` ...),

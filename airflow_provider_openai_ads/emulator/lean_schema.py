@@ -10,14 +10,21 @@ model becomes a typed dict (the same fields, types, constraints, defaults and ex
 default. The field validators run unchanged; the model validators run unchanged on the
 :class:`LeanModel` in place of the instance. Nothing is re-implemented, so a request passes
 the lean validator exactly when it passes the model.
+
+A field validator may come with a *pre-check*: a pydantic-core schema accepting only values
+the validator accepts (and returns unchanged). The field then tries the pre-check first and
+calls the Python validator only for a value the pre-check refuses: the same verdicts, without
+a call into Python for the common values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic_core import SchemaValidator
+from pydantic_core import CoreSchema, SchemaValidator
+from pydantic_core import core_schema as cs
 
 #: schema nodes that run a validator function around their inner schema
 _FUNCTION_KINDS = frozenset({"function-after", "function-before", "function-wrap", "function-plain"})
@@ -42,9 +49,15 @@ class LeanModel:
         return f"Lean{type(self).__model__.__name__}({sorted(self.__dict__)})"
 
 
-def lean_validator(model: type[BaseModel]) -> SchemaValidator:
-    """A validator of ``model``'s inputs producing :class:`LeanModel` objects."""
-    return SchemaValidator(_lean(model.__pydantic_core_schema__))
+def lean_validator(
+    model: type[BaseModel], prechecks: Mapping[Any, CoreSchema] | None = None
+) -> SchemaValidator:
+    """A validator of ``model``'s inputs producing :class:`LeanModel` objects.
+
+    ``prechecks`` maps a field validator's function (for a method, its ``__func__``) to its
+    pre-check schema.
+    """
+    return SchemaValidator(_lean(model.__pydantic_core_schema__, prechecks or {}))
 
 
 def _plain(value: Any) -> Any:
@@ -55,25 +68,34 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _lean(node: Any) -> Any:
+def _lean(node: Any, prechecks: Mapping[Any, CoreSchema]) -> Any:
     if isinstance(node, list):
-        return [_lean(item) for item in node]
+        return [_lean(item, prechecks) for item in node]
     if not isinstance(node, dict):
         return node
     kind = node.get("type")
     if kind in _FUNCTION_KINDS and node["schema"].get("type") == "model":
         if kind == "function-after":
-            return _lean_model(node["schema"], node["function"], node.get("ref"))
+            return _lean_model(node["schema"], node["function"], node.get("ref"), prechecks)
         if kind != "function-before":  # wrap or plain: the validator would get a LeanModel from its handler
             model = node["schema"]["cls"]
             raise TypeError(f"{model.__name__}: only before and after model validators are supported")
     if kind == "model":
-        return _lean_model(node, None, node.get("ref"))
-    return {key: value if key in _OPAQUE_KEYS else _lean(value) for key, value in node.items()}
+        return _lean_model(node, None, node.get("ref"), prechecks)
+    lean = {key: value if key in _OPAQUE_KEYS else _lean(value, prechecks) for key, value in node.items()}
+    if kind == "function-after" and node["function"]["type"] == "no-info":
+        function = node["function"]["function"]
+        precheck = prechecks.get(getattr(function, "__func__", function))
+        if precheck is not None:
+            return cs.union_schema([precheck, lean], mode="left_to_right")
+    return lean
 
 
 def _lean_model(
-    model_node: dict[str, Any], validator: dict[str, Any] | None, ref: str | None
+    model_node: dict[str, Any],
+    validator: dict[str, Any] | None,
+    ref: str | None,
+    prechecks: Mapping[Any, CoreSchema],
 ) -> dict[str, Any]:
     """A model's node (with its model validator, if any) as a typed dict made into a LeanModel."""
     model = model_node["cls"]
@@ -106,13 +128,13 @@ def _lean_model(
             return check(make(values))
 
         function = {"type": "no-info", "function": made_and_checked}
-    lean = {"type": "function-after", "function": function, "schema": _typed_dict(model_node)}
+    lean = {"type": "function-after", "function": function, "schema": _typed_dict(model_node, prechecks)}
     if ref is not None:
         lean["ref"] = ref
     return lean
 
 
-def _typed_dict(model_node: dict[str, Any]) -> dict[str, Any]:
+def _typed_dict(model_node: dict[str, Any], prechecks: Mapping[Any, CoreSchema]) -> dict[str, Any]:
     fields_node = model_node["schema"]
     if fields_node.get("type") != "model-fields" or fields_node.get("computed_fields"):
         raise TypeError(f"{model_node['cls'].__name__}: only plain model fields are supported")
@@ -125,6 +147,6 @@ def _typed_dict(model_node: dict[str, Any]) -> dict[str, Any]:
         required = schema.get("type") != "default"
         if not required:
             schema = schema["schema"]
-        fields[name] = {"type": "typed-dict-field", "schema": _lean(schema), "required": required}
+        fields[name] = {"type": "typed-dict-field", "schema": _lean(schema, prechecks), "required": required}
     extra = model_node.get("config", {}).get("extra_fields_behavior", "ignore")
     return {"type": "typed-dict", "fields": fields, "extra_behavior": extra, "total": True}

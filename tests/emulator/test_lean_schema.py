@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_core import core_schema as cs
 
 from airflow_provider_openai_ads.conversions.schema import EventsRequest
 from airflow_provider_openai_ads.emulator.lean_schema import LeanModel, lean_validator
@@ -74,6 +75,34 @@ def test_field_and_model_validators_run_on_the_lean_values():
     for bad in ({"size": -1}, {"size": 3, "unit": "lb"}, {"size": 30}, {"size": 3, "extra": 1}):
         model_refuses = _refuses(Item.model_validate, bad)
         assert _refuses(lean.validate_python, bad) == model_refuses, bad
+
+
+def test_a_precheck_spares_the_python_validator_the_values_it_accepts():
+    calls = []
+
+    class Item(BaseModel):
+        unit: str | None = None
+
+        @field_validator("unit")
+        @classmethod
+        def _unit(cls, value: str | None) -> str | None:
+            calls.append(value)
+            if value is not None and value.strip() not in ("kg", "g"):
+                raise ValueError("unknown unit")
+            return value
+
+    precheck = cs.nullable_schema(cs.literal_schema(["kg", "g"]))
+    lean = lean_validator(Item, {Item._unit.__func__: precheck})
+    assert lean.validate_python({"unit": "kg"}).unit == "kg"
+    assert lean.validate_python({"unit": None}).unit is None
+    assert calls == []
+    assert (
+        lean.validate_python({"unit": " g"}).unit == " g"
+    )  # refused by the pre-check: the validator decides
+    assert calls == [" g"]
+    with pytest.raises(ValidationError):
+        lean.validate_python({"unit": "lb"})
+    assert calls == [" g", "lb"]
 
 
 def _refuses(validate, value) -> bool:
