@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
 import pytest
 
-from airflow_provider_openai_ads.transfers.prefetch import prefetched_rows
+from airflow_provider_openai_ads.transfers.prefetch import SWITCH_INTERVAL_S, prefetched_rows
 
 
 class Source:
@@ -79,3 +80,42 @@ def test_an_exception_in_the_consumer_stops_the_reader():
     with pytest.raises(ZeroDivisionError):
         consume()
     assert not any(t.name == "openai-ads-fetch" for t in threading.enumerate())
+
+
+@pytest.fixture
+def default_switch_interval():
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    yield
+    sys.setswitchinterval(previous)
+
+
+@pytest.mark.usefixtures("default_switch_interval")
+def test_the_switch_interval_is_short_while_prefetching_and_restored_after():
+    seen = []
+    for row in prefetched_rows(Source(chunks=3).fetch):
+        seen.append((row, sys.getswitchinterval()))
+    assert seen == [(row, SWITCH_INTERVAL_S) for row in range(9)]
+    assert SWITCH_INTERVAL_S < 0.005  # shorter than the interval it replaced
+    assert sys.getswitchinterval() == pytest.approx(0.005)
+
+
+@pytest.mark.usefixtures("default_switch_interval")
+def test_the_switch_interval_is_restored_when_the_consumer_stops_early_or_fails():
+    rows = prefetched_rows(Source(chunks=10).fetch)
+    assert next(rows) == 0
+    rows.close()
+    assert sys.getswitchinterval() == pytest.approx(0.005)
+    with pytest.raises(ConnectionError):
+        list(prefetched_rows(Source(chunks=10, fail_at=2).fetch))
+    assert sys.getswitchinterval() == pytest.approx(0.005)
+
+
+def test_a_shorter_switch_interval_is_kept():
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)
+    try:
+        intervals = [sys.getswitchinterval() for _ in prefetched_rows(Source(chunks=2).fetch)]
+        assert intervals == pytest.approx([0.0002] * 6, abs=2e-6)  # kept in whole microseconds
+    finally:
+        sys.setswitchinterval(previous)
