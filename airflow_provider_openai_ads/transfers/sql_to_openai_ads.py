@@ -55,7 +55,9 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
     server-side cursor on PostgreSQL and MySQL), so any number of rows runs in flat memory.
     Consecutive rows with the same ``event_id`` become one event with several ``contents``
     items: ``ORDER BY event_id`` an orders x line items join. Every row ends up sent,
-    rejected (with a reason), failed or skipped, and the task returns that report.
+    rejected (with a reason), failed or skipped, and the task returns that report. On psycopg 3,
+    a session in ``Etc/UTC`` (or another alias of UTC) is switched to the name ``UTC`` for the
+    query: the same zone, whose timestamps the driver loads much faster.
 
     :param sql: the query, or a ``.sql`` file path. (templated)
     :param conn_id: the source connection (any common.sql connection). (templated)
@@ -69,7 +71,9 @@ class SqlToOpenAIAdsOperator(BaseOpenAIAdsOperator):
         ones are mapped and sent, so the database's round trips overlap the task's work (at most
         four chunks in memory). ``None`` (default): on for PostgreSQL (psycopg2, psycopg), whose
         connections may be used from another thread; off for other drivers. SQLite connections
-        belong to the thread that opened them: ``True`` on one fails the task at once.
+        belong to the thread that opened them: ``True`` on one fails the task at once. While
+        prefetching, the interpreter's switch interval is 1 ms, so the reader gets the GIL as
+        soon as its round trip ends (restored afterwards).
     :param allow_empty_window: run even when the query uses data-interval templates and the run
         has no data interval or a zero-width one (by default the task refuses: in Airflow 3 such
         a query would silently select nothing).
