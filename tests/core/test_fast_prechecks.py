@@ -24,10 +24,10 @@ GEO, POSTAL, COUNTRY, IP = (
 )
 PRECHECK = {check: SchemaValidator(schema) for check, schema in FAST_PRECHECKS.items()}
 CHECK = {
-    GEO: lambda value: UserLists._geo(value),
-    POSTAL: lambda value: UserLists._postal(value),
-    COUNTRY: lambda value: UserLists._countries(value),
-    IP: lambda value: UserLists._ip(value),
+    GEO: UserLists._geo,
+    POSTAL: UserLists._postal,
+    COUNTRY: UserLists._countries,
+    IP: UserLists._ip,
     _check_currency: _check_currency,
 }
 LIST_CHECKS = (GEO, POSTAL, COUNTRY)

@@ -141,18 +141,23 @@ class CursorProbe:
         self._cursor.close()
 
 
-def test_postgres_rows_sent_field_by_field_through_a_server_side_cursor(
-    pg_conn: PgWarehouse, ads_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def cursor_record(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What the operator's streaming cursors did (``CursorProbe``), and the last cursor itself."""
     record: dict[str, Any] = {"fetches": []}
     streaming_cursor = sql_to_openai_ads._streaming_cursor
 
-    def spy(conn: Any) -> CursorProbe:
-        cursor = streaming_cursor(conn)
-        record["cursor"] = cursor
+    def probe(conn: Any) -> CursorProbe:
+        record["cursor"] = cursor = streaming_cursor(conn)
         return CursorProbe(cursor, conn, record)
 
-    monkeypatch.setattr(sql_to_openai_ads, "_streaming_cursor", spy)
+    monkeypatch.setattr(sql_to_openai_ads, "_streaming_cursor", probe)
+    return record
+
+
+def test_postgres_rows_sent_field_by_field_through_a_server_side_cursor(
+    pg_conn: PgWarehouse, ads_emulator: EmulatorServer, cursor_record: dict[str, Any]
+) -> None:
     op = SqlToOpenAIAdsOperator(
         task_id="send_orders", conn_id="warehouse", sql=ORDERED_QUERY, max_rejected_ratio=0.01
     )
@@ -167,18 +172,18 @@ def test_postgres_rows_sent_field_by_field_through_a_server_side_cursor(
 
     # a named (server-side) cursor, declared on the server and read in chunks of the default size
     fetch_size = sql_to_openai_ads.DEFAULT_FETCH_SIZE
-    cursor = record["cursor"]
+    cursor = cursor_record["cursor"]
     assert type(cursor).__name__ == "ServerCursor"
     assert cursor.name == "openai_ads_stream"
-    assert ("openai_ads_stream", False, False) in record["pg_cursors"]
+    assert ("openai_ads_stream", False, False) in cursor_record["pg_cursors"]
     rows = expectation.rows()
     assert rows > 2 * fetch_size
-    assert record["fetches"] == [fetch_size] * (rows // fetch_size) + [rows % fetch_size] + [0]
-    assert record["threads"] == {"openai-ads-fetch"}  # fetched ahead, by default on PostgreSQL
-    assert record["closed"]
+    assert cursor_record["fetches"] == [fetch_size] * (rows // fetch_size) + [rows % fetch_size] + [0]
+    assert cursor_record["threads"] == {"openai-ads-fetch"}  # fetched ahead, by default on PostgreSQL
+    assert cursor_record["closed"]
 
     # what the driver hands over: numeric -> Decimal, timestamptz -> aware datetime, boolean -> bool
-    first = record["first_row"]
+    first = cursor_record["first_row"]
     assert isinstance(first["value"], Decimal)
     assert isinstance(first["item_price"], Decimal)
     assert first["value"].as_tuple().exponent == -4  # NUMERIC(14, 4): 25.9900
@@ -201,33 +206,24 @@ def test_postgres_session_in_a_utc_alias_loads_timestamps_in_fixed_utc(
     loaded_zone: dt.tzinfo,
     pg_warehouse: PgWarehouse,
     ads_emulator: EmulatorServer,
+    cursor_record: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", postgres_connection(pg_warehouse.schema, session_zone))
-    record: dict[str, Any] = {"fetches": []}
-    streaming_cursor = sql_to_openai_ads._streaming_cursor
-    monkeypatch.setattr(
-        sql_to_openai_ads, "_streaming_cursor", lambda conn: CursorProbe(streaming_cursor(conn), conn, record)
-    )
     op = SqlToOpenAIAdsOperator(
         task_id="send_orders", conn_id="warehouse", sql=ORDERED_QUERY, max_rejected_ratio=0.01
     )
     report = op.execute(task_context())
 
-    assert record["first_row"]["event_time"].tzinfo == loaded_zone
+    assert cursor_record["first_row"]["event_time"].tzinfo == loaded_zone
     expectation = pg_warehouse.expectation()  # the same instants, whatever the zone
     expectation.check_report(report)
     expectation.check_received(ads_emulator.events())
 
 
 def test_postgres_without_prefetch_fetches_in_the_task_thread(
-    pg_conn: PgWarehouse, ads_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+    pg_conn: PgWarehouse, ads_emulator: EmulatorServer, cursor_record: dict[str, Any]
 ) -> None:
-    record: dict[str, Any] = {"fetches": []}
-    streaming_cursor = sql_to_openai_ads._streaming_cursor
-    monkeypatch.setattr(
-        sql_to_openai_ads, "_streaming_cursor", lambda conn: CursorProbe(streaming_cursor(conn), conn, record)
-    )
     op = SqlToOpenAIAdsOperator(
         task_id="send_orders", conn_id="warehouse", sql=ORDERED_QUERY, max_rejected_ratio=0.01, prefetch=False
     )
@@ -235,7 +231,7 @@ def test_postgres_without_prefetch_fetches_in_the_task_thread(
     expectation = pg_conn.expectation()
     expectation.check_report(report)
     expectation.check_received(ads_emulator.events())
-    assert record["threads"] == {threading.current_thread().name}
+    assert cursor_record["threads"] == {threading.current_thread().name}
 
 
 @pytest.mark.airflow_db

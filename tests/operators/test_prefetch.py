@@ -83,15 +83,15 @@ def test_an_exception_in_the_consumer_stops_the_reader():
 
 
 @pytest.fixture
-def default_switch_interval():
+def set_switch_interval():
+    """``sys.setswitchinterval``, with the interval before the test restored after it."""
     previous = sys.getswitchinterval()
-    sys.setswitchinterval(0.005)
-    yield
+    yield sys.setswitchinterval
     sys.setswitchinterval(previous)
 
 
-@pytest.mark.usefixtures("default_switch_interval")
-def test_the_switch_interval_is_short_while_prefetching_and_restored_after():
+def test_the_switch_interval_is_short_while_prefetching_and_restored_after(set_switch_interval):
+    set_switch_interval(0.005)
     seen = []
     for row in prefetched_rows(Source(chunks=3).fetch):
         seen.append((row, sys.getswitchinterval()))
@@ -100,8 +100,8 @@ def test_the_switch_interval_is_short_while_prefetching_and_restored_after():
     assert sys.getswitchinterval() == pytest.approx(0.005)
 
 
-@pytest.mark.usefixtures("default_switch_interval")
-def test_the_switch_interval_is_restored_when_the_consumer_stops_early_or_fails():
+def test_the_switch_interval_is_restored_when_the_consumer_stops_early_or_fails(set_switch_interval):
+    set_switch_interval(0.005)
     rows = prefetched_rows(Source(chunks=10).fetch)
     assert next(rows) == 0
     rows.close()
@@ -111,11 +111,7 @@ def test_the_switch_interval_is_restored_when_the_consumer_stops_early_or_fails(
     assert sys.getswitchinterval() == pytest.approx(0.005)
 
 
-def test_a_shorter_switch_interval_is_kept():
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(0.0002)
-    try:
-        intervals = [sys.getswitchinterval() for _ in prefetched_rows(Source(chunks=2).fetch)]
-        assert intervals == pytest.approx([0.0002] * 6, abs=2e-6)  # kept in whole microseconds
-    finally:
-        sys.setswitchinterval(previous)
+def test_a_shorter_switch_interval_is_kept(set_switch_interval):
+    set_switch_interval(0.0002)
+    intervals = [sys.getswitchinterval() for _ in prefetched_rows(Source(chunks=2).fetch)]
+    assert intervals == pytest.approx([0.0002] * 6, abs=2e-6)  # kept in whole microseconds
